@@ -1,0 +1,67 @@
+//! Reading the `naano_session` cookie from a raw `Cookie` request header.
+
+use crate::session::is_valid_session_id;
+
+/// Name of the first-party cookie that carries the session id on the SaaS site.
+pub const SESSION_COOKIE: &str = "naano_session";
+
+/// Name of the query parameter the tracking redirect appends to the landing URL.
+pub const SESSION_QUERY_PARAM: &str = "naano_session";
+
+/// The session id from a `Cookie` header, or `None` when there is no usable one.
+///
+/// Browsers send duplicates when the cookie was set for several paths or domains; they
+/// list the most specific (longest path) first (RFC 6265 §5.4), so the first *valid*
+/// value wins. Values that are not well-formed session ids, quoted or not, are skipped
+/// rather than trusted, and unparseable fragments of the header are ignored.
+pub fn session_id_from_cookie_header(header: &str) -> Option<String> {
+    cookie::Cookie::split_parse(header)
+        .filter_map(Result::ok)
+        .filter(|c| c.name() == SESSION_COOKIE)
+        .map(|c| c.value_trimmed().trim().to_owned())
+        .find(|value| is_valid_session_id(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("naano_session=naano_session_abc", Some("naano_session_abc")),
+            ("a=1; naano_session=s1; b=2", Some("s1")),
+            ("a=1;naano_session=s1;b=2", Some("s1")),
+            ("  naano_session = s1  ", Some("s1")),
+            ("naano_session=\"s1\"", Some("s1")),
+            ("naano_session=s1; naano_session=s2", Some("s1")),
+            // A broken first duplicate does not hide a good second one.
+            ("naano_session=bad value!; naano_session=s2", Some("s2")),
+            ("naano_session=; naano_session=s2", Some("s2")),
+            ("other=1", None),
+            ("", None),
+            (";;;", None),
+            ("garbage", None),
+            ("=novalue; naano_session=ok", Some("ok")),
+            ("NAANO_SESSION=s1", None),
+            ("xnaano_session=s1", None),
+            ("naano_session=s1%3B", None),
+            ("naano_session=\"", None),
+            ("naano_session=\"unterminated", None),
+            ("naano_session=s;1", Some("s")),
+        ];
+        for (header, expected) in cases {
+            assert_eq!(
+                session_id_from_cookie_header(header).as_deref(),
+                *expected,
+                "header {header:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn over_long_value_is_rejected() {
+        let header = format!("naano_session={}", "a".repeat(129));
+        assert_eq!(session_id_from_cookie_header(&header), None);
+    }
+}

@@ -1,0 +1,20 @@
+//! `naano-core`: the contract shared by the Naano server and every SDK.
+//!
+//! Everything here is pure (no I/O, no async runtime) so that the server, the Rust
+//! engine and the Python/Node bindings all agree on one definition of what a valid
+//! signup is, what the webhook answers, which cookie carries the session and when two
+//! company names mean the same company.
+
+pub mod company;
+pub mod cookie;
+pub mod error;
+pub mod session;
+pub mod signup;
+pub mod validate;
+
+pub use company::{companies_match, email_domain, is_free_mail_domain, normalize_company, Inferred};
+pub use cookie::{session_id_from_cookie_header, SESSION_COOKIE, SESSION_QUERY_PARAM};
+pub use error::{ErrorBody, ErrorCode};
+pub use session::{is_valid_session_id, new_session_id, SESSION_ID_PREFIX};
+pub use signup::{SignupAction, SignupRequest, SignupResponse, SignupResult, ValidSignup};
+pub use validate::{ValidationError, MAX_BODY_BYTES};
