@@ -18,21 +18,95 @@ pub struct Inferred<'a> {
 /// Legal-form words that do not distinguish one company from another. Compared after
 /// normalisation (lowercase, accents and dots removed), and stripped only from the end.
 const LEGAL_SUFFIXES: &[&str] = &[
-    "inc", "incorporated", "corp", "corporation", "co", "company", "llc", "llp", "lp", "ltd",
-    "limited", "plc", "gmbh", "mbh", "ag", "kg", "ug", "se", "sa", "sas", "sasu", "sarl", "sl",
-    "srl", "spa", "bv", "nv", "oy", "oyj", "ab", "as", "asa", "aps", "kk", "pty", "pte", "pvt",
-    "private", "holding", "holdings", "group",
+    "inc",
+    "incorporated",
+    "corp",
+    "corporation",
+    "co",
+    "company",
+    "llc",
+    "llp",
+    "lp",
+    "ltd",
+    "limited",
+    "plc",
+    "gmbh",
+    "mbh",
+    "ag",
+    "kg",
+    "ug",
+    "se",
+    "sa",
+    "sas",
+    "sasu",
+    "sarl",
+    "sl",
+    "srl",
+    "spa",
+    "bv",
+    "nv",
+    "oy",
+    "oyj",
+    "ab",
+    "as",
+    "asa",
+    "aps",
+    "kk",
+    "pty",
+    "pte",
+    "pvt",
+    "private",
+    "holding",
+    "holdings",
+    "group",
 ];
 
 /// Consumer mailbox providers: an address there names no employer.
 const FREE_MAIL_DOMAINS: &[&str] = &[
-    "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "hotmail.co.uk", "hotmail.fr",
-    "live.com", "live.co.uk", "msn.com", "yahoo.com", "yahoo.co.uk", "yahoo.fr", "ymail.com",
-    "icloud.com", "me.com", "mac.com", "aol.com", "proton.me", "protonmail.com", "pm.me",
-    "gmx.com", "gmx.de", "gmx.net", "web.de", "mail.com", "yandex.com", "yandex.ru", "mail.ru",
-    "zoho.com", "fastmail.com", "hey.com", "tutanota.com", "tuta.io", "qq.com", "163.com",
-    "126.com", "naver.com", "orange.fr", "free.fr", "laposte.net", "libero.it", "t-online.de",
-    "rediffmail.com", "hushmail.com",
+    "gmail.com",
+    "googlemail.com",
+    "outlook.com",
+    "hotmail.com",
+    "hotmail.co.uk",
+    "hotmail.fr",
+    "live.com",
+    "live.co.uk",
+    "msn.com",
+    "yahoo.com",
+    "yahoo.co.uk",
+    "yahoo.fr",
+    "ymail.com",
+    "icloud.com",
+    "me.com",
+    "mac.com",
+    "aol.com",
+    "proton.me",
+    "protonmail.com",
+    "pm.me",
+    "gmx.com",
+    "gmx.de",
+    "gmx.net",
+    "web.de",
+    "mail.com",
+    "yandex.com",
+    "yandex.ru",
+    "mail.ru",
+    "zoho.com",
+    "fastmail.com",
+    "hey.com",
+    "tutanota.com",
+    "tuta.io",
+    "qq.com",
+    "163.com",
+    "126.com",
+    "naver.com",
+    "orange.fr",
+    "free.fr",
+    "laposte.net",
+    "libero.it",
+    "t-online.de",
+    "rediffmail.com",
+    "hushmail.com",
 ];
 
 /// The comparison key of a company name: Unicode-normalised (NFKD, accents dropped),
@@ -133,9 +207,18 @@ mod tests {
 
     #[test]
     fn match_table() {
-        let acme = Inferred { company: "Acme Corporation", domain: Some("acme.com") };
-        let nodomain = Inferred { company: "Acme Corporation", domain: None };
-        let gmail_inferred = Inferred { company: "Google", domain: Some("gmail.com") };
+        let acme = Inferred {
+            company: "Acme Corporation",
+            domain: Some("acme.com"),
+        };
+        let nodomain = Inferred {
+            company: "Acme Corporation",
+            domain: None,
+        };
+        let gmail_inferred = Inferred {
+            company: "Google",
+            domain: Some("gmail.com"),
+        };
         let cases: &[(Inferred<'_>, &str, &str, bool)] = &[
             (acme, "Acme, Inc.", "x@elsewhere.io", true),
             (acme, "ACME", "x@acme.com", true),
@@ -146,7 +229,15 @@ mod tests {
             (acme, "Globex", "x@gmail.com", false),
             (nodomain, "Globex", "x@acme.com", false),
             (gmail_inferred, "Someone", "x@gmail.com", false),
-            (Inferred { company: "Acme", domain: Some("www.acme.com") }, "Other", "x@acme.com", true),
+            (
+                Inferred {
+                    company: "Acme",
+                    domain: Some("www.acme.com"),
+                },
+                "Other",
+                "x@acme.com",
+                true,
+            ),
         ];
         for (inferred, company, email, expected) in cases {
             assert_eq!(

@@ -12,9 +12,14 @@ pub mod session;
 pub mod signup;
 pub mod validate;
 
-pub use company::{companies_match, email_domain, is_free_mail_domain, normalize_company, Inferred};
+pub use company::{
+    companies_match, email_domain, is_free_mail_domain, normalize_company, Inferred,
+};
 pub use cookie::{session_id_from_cookie_header, SESSION_COOKIE, SESSION_QUERY_PARAM};
 pub use error::{ErrorBody, ErrorCode};
-pub use session::{is_valid_session_id, new_session_id, SESSION_ID_PREFIX};
+pub use session::{
+    is_valid_session_id, new_session_id, new_session_id_at, session_issued_at_ms,
+    should_replace_session, SESSION_ID_PREFIX,
+};
 pub use signup::{SignupAction, SignupRequest, SignupResponse, SignupResult, ValidSignup};
-pub use validate::{ValidationError, MAX_BODY_BYTES};
+pub use validate::{Checker, FieldError, ValidationError, MAX_BODY_BYTES, MAX_TEXT_LEN};

@@ -151,12 +151,20 @@ impl SignupResponse {
     /// Builds the answer for a result, with the message the spec shows.
     pub fn new(result: SignupResult, lead_id: String, related_updated: Option<u64>) -> Self {
         let (message, inference_id) = match &result {
-            SignupResult::Upgraded { company_inference_id, .. } => {
-                ("Signup attribution upgraded successfully", company_inference_id.clone())
-            }
-            SignupResult::MismatchHandled { company_inference_id, .. } => {
-                ("Company mismatch handled: signup company recorded as confirmed", company_inference_id.clone())
-            }
+            SignupResult::Upgraded {
+                company_inference_id,
+                ..
+            } => (
+                "Signup attribution upgraded successfully",
+                company_inference_id.clone(),
+            ),
+            SignupResult::MismatchHandled {
+                company_inference_id,
+                ..
+            } => (
+                "Company mismatch handled: signup company recorded as confirmed",
+                company_inference_id.clone(),
+            ),
         };
         Self {
             success: true,
@@ -185,7 +193,10 @@ mod tests {
         );
         let valid = req.validate().unwrap();
         assert_eq!(valid.company, "Acme Corporation");
-        assert_eq!(valid.linkedin_url.as_deref(), Some("https://linkedin.com/in/johndoe"));
+        assert_eq!(
+            valid.linkedin_url.as_deref(),
+            Some("https://linkedin.com/in/johndoe")
+        );
     }
 
     #[test]
@@ -211,11 +222,26 @@ mod tests {
     #[test]
     fn every_field_rule_names_its_field() {
         let cases: &[(&str, &str)] = &[
-            (r#"{"session_id":"bad id","email":"a@b.io","company":"A"}"#, "session_id"),
-            (r#"{"session_id":"s","email":"nope","company":"A"}"#, "email"),
-            (r#"{"session_id":"s","email":"a@b.io","company":""}"#, "company"),
-            (r#"{"session_id":"s","email":"a@b.io","company":"A\u0000"}"#, "company"),
-            (r#"{"session_id":"s","email":"a@b.io","company":"A","linkedin_url":"https://x.io"}"#, "linkedin_url"),
+            (
+                r#"{"session_id":"bad id","email":"a@b.io","company":"A"}"#,
+                "session_id",
+            ),
+            (
+                r#"{"session_id":"s","email":"nope","company":"A"}"#,
+                "email",
+            ),
+            (
+                r#"{"session_id":"s","email":"a@b.io","company":""}"#,
+                "company",
+            ),
+            (
+                r#"{"session_id":"s","email":"a@b.io","company":"A\u0000"}"#,
+                "company",
+            ),
+            (
+                r#"{"session_id":"s","email":"a@b.io","company":"A","linkedin_url":"https://x.io"}"#,
+                "linkedin_url",
+            ),
         ];
         for (json, field) in cases {
             let err = parse(json).validate().unwrap_err();
@@ -224,7 +250,9 @@ mod tests {
         }
         let long = "n".repeat(201);
         for field in ["name", "job_title"] {
-            let json = format!(r#"{{"session_id":"s","email":"a@b.io","company":"A","{field}":"{long}"}}"#);
+            let json = format!(
+                r#"{{"session_id":"s","email":"a@b.io","company":"A","{field}":"{long}"}}"#
+            );
             assert_eq!(parse(&json).validate().unwrap_err().first_field(), field);
         }
     }
@@ -232,7 +260,10 @@ mod tests {
     #[test]
     fn response_shapes_match_the_spec_keys() {
         let up = SignupResponse::new(
-            SignupResult::Upgraded { company: "Acme Corporation".into(), company_inference_id: "ci".into() },
+            SignupResult::Upgraded {
+                company: "Acme Corporation".into(),
+                company_inference_id: "ci".into(),
+            },
             "lead".into(),
             None,
         );

@@ -39,7 +39,12 @@ fn render(errors: &[FieldError]) -> String {
 impl ValidationError {
     /// A single failure.
     pub fn field(field: &'static str, message: impl Into<String>) -> Self {
-        Self { errors: vec![FieldError { field, message: message.into() }] }
+        Self {
+            errors: vec![FieldError {
+                field,
+                message: message.into(),
+            }],
+        }
     }
 
     /// The first field that failed.
@@ -49,26 +54,32 @@ impl ValidationError {
 }
 
 /// Collects failures while each field is checked, so a caller learns every problem at once.
+/// Public so that the server validates its admin inputs by the same rules.
 #[derive(Debug, Default)]
-pub(crate) struct Checker {
+pub struct Checker {
     errors: Vec<FieldError>,
 }
 
 impl Checker {
-    pub(crate) fn fail(&mut self, field: &'static str, message: impl Into<String>) {
-        self.errors.push(FieldError { field, message: message.into() });
+    pub fn fail(&mut self, field: &'static str, message: impl Into<String>) {
+        self.errors.push(FieldError {
+            field,
+            message: message.into(),
+        });
     }
 
-    pub(crate) fn finish<T>(self, value: T) -> Result<T, ValidationError> {
+    pub fn finish<T>(self, value: T) -> Result<T, ValidationError> {
         if self.errors.is_empty() {
             Ok(value)
         } else {
-            Err(ValidationError { errors: self.errors })
+            Err(ValidationError {
+                errors: self.errors,
+            })
         }
     }
 
     /// A required text field: trimmed, present, within `max` characters, no control characters.
-    pub(crate) fn required_text(
+    pub fn required_text(
         &mut self,
         field: &'static str,
         value: Option<String>,
@@ -87,7 +98,7 @@ impl Checker {
     }
 
     /// An optional text field: empty or blank counts as absent.
-    pub(crate) fn optional_text(
+    pub fn optional_text(
         &mut self,
         field: &'static str,
         value: Option<String>,
@@ -101,41 +112,53 @@ impl Checker {
     fn text_rules(&mut self, field: &'static str, text: &str, max: usize) {
         let chars = text.chars().count();
         if chars > max {
-            self.fail(field, format!("must be at most {max} characters (got {chars})"));
+            self.fail(
+                field,
+                format!("must be at most {max} characters (got {chars})"),
+            );
         }
         if text.chars().any(char::is_control) {
             self.fail(field, "must not contain control characters");
         }
     }
 
-    pub(crate) fn email(&mut self, value: Option<String>) -> String {
+    pub fn email(&mut self, value: Option<String>) -> String {
         let Some(email) = trimmed(value) else {
             self.fail("email", "is required");
             return String::new();
         };
         if email.len() > MAX_EMAIL_LEN {
-            self.fail("email", format!("must be at most {MAX_EMAIL_LEN} characters"));
+            self.fail(
+                "email",
+                format!("must be at most {MAX_EMAIL_LEN} characters"),
+            );
         } else if !is_valid_email(&email) {
             self.fail("email", "is not a valid email address");
         }
         email
     }
 
-    pub(crate) fn session_id(&mut self, value: Option<String>) -> String {
+    pub fn session_id(&mut self, value: Option<String>) -> String {
         let Some(id) = trimmed(value) else {
             self.fail("session_id", "is required");
             return String::new();
         };
         if !crate::session::is_valid_session_id(&id) {
-            self.fail("session_id", "must be 1-128 characters of A-Z, a-z, 0-9, '_' or '-'");
+            self.fail(
+                "session_id",
+                "must be 1-128 characters of A-Z, a-z, 0-9, '_' or '-'",
+            );
         }
         id
     }
 
-    pub(crate) fn linkedin_url(&mut self, value: Option<String>) -> Option<String> {
+    pub fn linkedin_url(&mut self, value: Option<String>) -> Option<String> {
         let raw = trimmed(value)?;
         if raw.len() > MAX_URL_LEN {
-            self.fail("linkedin_url", format!("must be at most {MAX_URL_LEN} characters"));
+            self.fail(
+                "linkedin_url",
+                format!("must be at most {MAX_URL_LEN} characters"),
+            );
         } else if !is_linkedin_url(&raw) {
             self.fail("linkedin_url", "must be an http(s) URL on linkedin.com");
         }
@@ -234,7 +257,10 @@ mod tests {
     #[test]
     fn text_rules() {
         let mut c = Checker::default();
-        assert_eq!(c.required_text("company", Some("  Acme  ".into()), 200), "Acme");
+        assert_eq!(
+            c.required_text("company", Some("  Acme  ".into()), 200),
+            "Acme"
+        );
         assert!(c.errors.is_empty());
         c.required_text("company", Some("   ".into()), 200);
         c.required_text("company", None, 200);
@@ -244,7 +270,12 @@ mod tests {
         assert!(c.errors.iter().all(|e| e.field == "company"));
 
         let mut c = Checker::default();
-        assert_eq!(c.required_text("company", Some("é".repeat(200)), 200).chars().count(), 200);
+        assert_eq!(
+            c.required_text("company", Some("é".repeat(200)), 200)
+                .chars()
+                .count(),
+            200
+        );
         assert_eq!(c.optional_text("name", Some("  ".into()), 200), None);
         assert!(c.errors.is_empty());
     }
@@ -253,8 +284,14 @@ mod tests {
     fn display_joins_every_failure() {
         let err = ValidationError {
             errors: vec![
-                FieldError { field: "email", message: "is required".into() },
-                FieldError { field: "company", message: "is required".into() },
+                FieldError {
+                    field: "email",
+                    message: "is required".into(),
+                },
+                FieldError {
+                    field: "company",
+                    message: "is required".into(),
+                },
             ],
         };
         assert_eq!(err.to_string(), "email: is required; company: is required");

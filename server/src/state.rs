@@ -1,0 +1,63 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::config::Config;
+use crate::inference::enrichment::Enrichment;
+use crate::store::Store;
+
+/// Shared state: cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The configuration the server started with.
+    pub config: Arc<Config>,
+    /// The database.
+    pub store: Store,
+    /// Queue of sessions to enrich.
+    pub enrichment: Enrichment,
+    /// Base of the tracking URLs handed out, without a trailing slash.
+    pub public_base: Arc<str>,
+    /// SHA-256 of the admin token; `None` disables the admin API.
+    admin_token_digest: Option<[u8; 32]>,
+}
+
+impl AppState {
+    /// Bundles the parts.
+    pub fn new(config: Config, store: Store, enrichment: Enrichment, public_base: String) -> Self {
+        let admin_token_digest = config
+            .admin_token
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .map(|t| Sha256::digest(t.as_bytes()).into());
+        Self {
+            config: Arc::new(config),
+            store,
+            enrichment,
+            public_base: public_base.into(),
+            admin_token_digest,
+        }
+    }
+
+    /// Whether the admin API is enabled.
+    pub fn admin_enabled(&self) -> bool {
+        self.admin_token_digest.is_some()
+    }
+
+    /// Compares a presented token with the configured one in constant time. Hashing
+    /// both first makes the comparison independent of the tokens' lengths too.
+    pub fn admin_token_matches(&self, presented: &str) -> bool {
+        let Some(expected) = &self.admin_token_digest else {
+            return false;
+        };
+        let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        bool::from(expected.ct_eq(&presented))
+    }
+
+    /// Whether cookies should carry `Secure` (the public URL is https).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_base.starts_with("https://")
+    }
+}
