@@ -1,0 +1,285 @@
+//! A real server on 127.0.0.1:0 with a temporary SQLite file, and helpers to drive it
+//! over HTTP like a browser, a SaaS backend and an admin would.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use naano_server::{Config, Server, ServerError};
+use reqwest::header::HeaderMap;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+/// Client IPs (sent as X-Forwarded-For) and what the test IP table says about them.
+pub const ACME_IP: &str = "203.0.113.10";
+pub const ACME_IP_2: &str = "203.0.113.77";
+pub const GLOBEX_IP: &str = "198.51.100.5";
+pub const ACME_IP_V6: &str = "2001:db8:acde::1";
+pub const UNKNOWN_IP: &str = "192.0.2.1";
+
+const IP_TABLE: &str = "cidr,company,domain,confidence\n\
+203.0.113.0/24,Acme Corporation,acme.com,0.9\n\
+198.51.100.0/24,Globex Inc,globex.com,0.8\n\
+2001:db8:acde::/48,Acme Corporation,acme.com,0.9\n";
+
+pub struct TestServer {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub db_path: std::path::PathBuf,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), ServerError>>>,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// A server that trusts X-Forwarded-For (so tests choose client IPs) and infers
+    /// companies from the test IP table.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(dir, tweak).await
+    }
+
+    /// Starts on an existing directory (to restart on the same database).
+    pub async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> Self {
+        let db_path = dir.path().join("naano.db");
+        let table = dir.path().join("ip-companies.csv");
+        std::fs::write(&table, IP_TABLE).unwrap();
+        let mut config = Config::for_database(db_path.to_string_lossy().to_string());
+        config.admin_token = Some(ADMIN_TOKEN.into());
+        config.trust_proxy = true;
+        config.ip_companies = Some(table);
+        config.public_url = None;
+        config.external_inference = false;
+        config.demo = false;
+        tweak(&mut config);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = Server::start(config, Some(listener)).await.unwrap();
+        let base = format!("http://{}", server.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.serve(async move {
+            let _ = rx.await;
+        }));
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Self {
+            base,
+            http,
+            db_path,
+            shutdown: Some(tx),
+            task: Some(task),
+            dir,
+        }
+    }
+
+    /// Graceful stop: returns once every queued write is committed.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    // ---- admin ---------------------------------------------------------------
+
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn admin_get(&self, path: &str) -> Value {
+        let (status, body) = self.admin(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
+        body
+    }
+
+    pub async fn creator(&self, name: &str) -> String {
+        let (status, body) = self
+            .admin(
+                reqwest::Method::POST,
+                "/api/admin/creators",
+                Some(json!({ "name": name })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn link(&self, creator_id: &str, destination: &str) -> Value {
+        let (status, body) = self
+            .admin(
+                reqwest::Method::POST,
+                "/api/admin/links",
+                Some(json!({ "creator_id": creator_id, "destination_url": destination })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    /// A creator with one link; returns the slug.
+    pub async fn tracking_link(&self) -> String {
+        let creator = self.creator("Ada Creator").await;
+        let link = self
+            .link(&creator, "https://saas.example/welcome?plan=pro#top")
+            .await;
+        link["slug"].as_str().unwrap().to_owned()
+    }
+
+    // ---- browser ---------------------------------------------------------------
+
+    /// Follows a tracking link from `ip`; returns the redirect response.
+    pub async fn click_raw(&self, slug: &str, ip: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(&format!("/c/{slug}")))
+            .header("x-forwarded-for", ip)
+            .header("user-agent", "Mozilla/5.0 (test)")
+            .header("referer", "https://www.linkedin.com/feed/")
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Clicks and returns the session id carried by the redirect.
+    pub async fn click(&self, slug: &str, ip: &str) -> String {
+        let resp = self.click_raw(slug, ip).await;
+        assert_eq!(resp.status(), StatusCode::FOUND);
+        session_from_location(resp.headers())
+    }
+
+    /// Clicks and waits until enrichment settled the session's inference.
+    pub async fn settled_click(&self, slug: &str, ip: &str) -> String {
+        let session = self.click(slug, ip).await;
+        self.wait_status(&session, &["inferred", "no_company"])
+            .await;
+        session
+    }
+
+    pub async fn inference(&self, session_id: &str) -> Value {
+        let page = self
+            .admin_get(&format!("/api/admin/inferences?session_id={session_id}"))
+            .await;
+        page["data"][0].clone()
+    }
+
+    pub async fn wait_status(&self, session_id: &str, wanted: &[&str]) -> Value {
+        for _ in 0..500 {
+            let inference = self.inference(session_id).await;
+            if wanted.iter().any(|w| inference["status"] == *w) {
+                return inference;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!(
+            "inference of {session_id} never reached {wanted:?}: {}",
+            self.inference(session_id).await
+        );
+    }
+
+    // ---- SaaS backend --------------------------------------------------------
+
+    pub async fn signup(&self, body: Value) -> (StatusCode, HeaderMap, Value) {
+        self.signup_with(body, None).await
+    }
+
+    pub async fn signup_with(
+        &self,
+        body: Value,
+        key: Option<&str>,
+    ) -> (StatusCode, HeaderMap, Value) {
+        let mut req = self.http.post(self.url("/api/track/signup")).json(&body);
+        if let Some(key) = key {
+            req = req.header("idempotency-key", key);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+        (status, headers, json)
+    }
+
+    pub async fn raw_signup(
+        &self,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.post(self.url("/api/track/signup")).body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")),
+        )
+    }
+
+    // ---- the SQLite file itself --------------------------------------------------
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        let url = format!("sqlite://{}?mode=ro", self.db_path.display());
+        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+    }
+}
+
+pub fn session_from_location(headers: &HeaderMap) -> String {
+    let location = headers.get("location").unwrap().to_str().unwrap();
+    let url = url::Url::parse(location).unwrap();
+    url.query_pairs()
+        .find(|(k, _)| k == "naano_session")
+        .map(|(_, v)| v.into_owned())
+        .unwrap()
+}
+
+pub fn signup_body(session_id: &str, email: &str, company: &str) -> Value {
+    json!({ "session_id": session_id, "email": email, "company": company })
+}
+
+/// Asserts a non-2xx answer has exactly the error shape and the given code.
+pub fn assert_error(status: StatusCode, body: &Value, want_status: u16, code: &str) {
+    assert_eq!(status.as_u16(), want_status, "{body}");
+    let obj = body
+        .as_object()
+        .unwrap_or_else(|| panic!("error body is not an object: {body}"));
+    assert!(
+        obj["error"].is_string() && obj["details"].is_string(),
+        "{body}"
+    );
+    assert_eq!(obj["code"], code, "{body}");
+    assert_eq!(obj.len(), 3, "only error, details, code: {body}");
+}
