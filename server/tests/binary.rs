@@ -1,0 +1,370 @@
+//! The real `naano-server` binary: flags, the demo flow, signals, crashes and restarts.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_naano-server");
+const TOKEN: &str = "bin-test-token";
+
+struct Proc {
+    child: Child,
+    base: String,
+    stdout: Vec<String>,
+}
+
+impl Proc {
+    /// Starts the binary on 127.0.0.1:0 and waits for its "listening" line.
+    async fn spawn(db: &Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(BIN)
+            .args(["--listen", "127.0.0.1:0", "--database-url"])
+            .arg(db)
+            .args(extra)
+            .env("NAANO_ADMIN_TOKEN", TOKEN)
+            .env("RUST_LOG", "warn")
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut stdout = Vec::new();
+        let base = loop {
+            let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+                .await
+                .expect("server did not start in time")
+                .unwrap()
+                .expect("server exited before listening");
+            stdout.push(line.clone());
+            if let Some(addr) = line.strip_prefix("naano-server listening on ") {
+                break addr.to_owned();
+            }
+        };
+        // Keep reading so the demo text is captured and the pipe never fills.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = tx.send(line);
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        while let Ok(line) = rx.try_recv() {
+            stdout.push(line);
+        }
+        Self {
+            child,
+            base,
+            stdout,
+        }
+    }
+
+    fn pid(&self) -> String {
+        self.child.id().unwrap().to_string()
+    }
+
+    async fn signal(&mut self, sig: &str) -> std::process::ExitStatus {
+        let status = std::process::Command::new("kill")
+            .args([sig, &self.pid()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn admin(base: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    let mut req = http()
+        .request(method, format!("{base}{path}"))
+        .bearer_auth(TOKEN);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let resp = req.send().await.unwrap();
+    assert!(resp.status().is_success(), "{path}: {}", resp.status());
+    resp.json().await.unwrap()
+}
+
+async fn new_link(base: &str) -> String {
+    let creator = admin(
+        base,
+        reqwest::Method::POST,
+        "/api/admin/creators",
+        Some(json!({ "name": "Ada" })),
+    )
+    .await;
+    let link = admin(
+        base,
+        reqwest::Method::POST,
+        "/api/admin/links",
+        Some(json!({ "creator_id": creator["id"], "destination_url": "https://saas.example/" })),
+    )
+    .await;
+    link["slug"].as_str().unwrap().to_owned()
+}
+
+async fn click(base: &str, slug: &str, ip: &str) -> Option<String> {
+    let resp = http()
+        .get(format!("{base}/c/{slug}"))
+        .header("x-forwarded-for", ip)
+        .send()
+        .await
+        .ok()?;
+    if resp.status() != StatusCode::FOUND {
+        return None;
+    }
+    let location = url::Url::parse(resp.headers()["location"].to_str().ok()?).ok()?;
+    location
+        .query_pairs()
+        .find(|(k, _)| k == "naano_session")
+        .map(|(_, v)| v.into_owned())
+}
+
+async fn count(db: &Path, sql: &str) -> i64 {
+    let url = format!("sqlite://{}?mode=ro", db.display());
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+}
+
+#[tokio::test]
+async fn help_explains_every_flag_and_its_environment_variable() {
+    let out = std::process::Command::new(BIN)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "--database-url",
+        "DATABASE_URL",
+        "--listen",
+        "NAANO_LISTEN",
+        "--public-url",
+        "NAANO_PUBLIC_URL",
+        "--admin-token",
+        "NAANO_ADMIN_TOKEN",
+        "--trust-proxy",
+        "--ip-companies",
+        "--external-inference",
+        "--demo",
+        "--log-format",
+        "[default: 127.0.0.1:8080]",
+        "[default: sqlite://naano.db]",
+    ] {
+        assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_shows_upgraded_mismatch_and_stats() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.db");
+    let mut server = Proc::spawn(&db, &["--demo"]).await;
+    let text = server.stdout.join("\n");
+    assert!(text.contains("/c/demo"), "{text}");
+    assert!(text.contains("curl -s -X POST"), "{text}");
+    let base = server.base.clone();
+
+    // Click from this machine (inferred as Acme Corporation in demo mode) and land.
+    let resp = http().get(format!("{base}/c/demo")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    let landing = resp.headers()["location"].to_str().unwrap().to_owned();
+    assert!(landing.starts_with(&format!("{base}/demo/welcome?naano_session=")));
+    let page = http()
+        .get(&landing)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let session = landing.split("naano_session=").nth(1).unwrap().to_owned();
+    assert!(page.contains(&session) && page.contains("/api/track/signup"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let signup = |session: String, email: &'static str, company: &'static str| {
+        let base = base.clone();
+        async move {
+            http()
+                .post(format!("{base}/api/track/signup"))
+                .json(&json!({ "session_id": session, "email": email, "company": company }))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let up = signup(session, "jane@acme.example", "Acme Inc").await;
+    assert_eq!(up["result"]["action"], "upgraded", "{up}");
+
+    let second = click(&base, "demo", "127.0.0.1").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mm = signup(second, "bob@globex.example", "Globex").await;
+    assert_eq!(mm["result"]["action"], "mismatch_handled", "{mm}");
+    assert_eq!(mm["result"]["old_company"], "Acme Corporation");
+
+    let stats = admin(&base, reqwest::Method::GET, "/api/admin/stats", None).await;
+    let demo = &stats["creators"][0];
+    assert_eq!(
+        (
+            demo["clicks"].clone(),
+            demo["signups"].clone(),
+            demo["mismatches"].clone()
+        ),
+        (json!(2), json!(2), json!(1))
+    );
+    assert!(server.signal("-TERM").await.success());
+
+    // A second demo run on the same file reuses the seeded link.
+    let mut again = Proc::spawn(&db, &["--demo"]).await;
+    assert!(again.signal("-INT").await.success());
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM creators").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_in_flight_requests_and_loses_no_acknowledged_click() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("naano.db");
+    let mut server = Proc::spawn(&db, &[]).await;
+    let base = server.base.clone();
+    let slug = new_link(&base).await;
+
+    let clicks: Vec<_> = (0..300)
+        .map(|_| {
+            let (base, slug) = (base.clone(), slug.clone());
+            tokio::spawn(async move { click(&base, &slug, "127.0.0.1").await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let status = server.signal("-TERM").await;
+    assert!(status.success(), "graceful exit, got {status}");
+
+    let mut acknowledged = Vec::new();
+    for handle in clicks {
+        if let Some(session) = handle.await.unwrap() {
+            acknowledged.push(session);
+        }
+    }
+    assert!(
+        !acknowledged.is_empty(),
+        "some clicks were answered before the signal"
+    );
+    for session in &acknowledged {
+        let found = count(
+            &db,
+            &format!("SELECT COUNT(*) FROM clicks WHERE session_id = '{session}'"),
+        )
+        .await;
+        assert_eq!(found, 1, "acknowledged click {session} is durable");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_after_the_redirect_keeps_the_click_and_restart_finishes_its_inference() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("naano.db");
+    let table = dir.path().join("ips.csv");
+    std::fs::write(&table, "203.0.113.0/24,Acme Corporation,acme.com,0.9\n").unwrap();
+
+    // First run: no provider knows the IP and an external pipeline is expected, so the
+    // inference stays pending when the process is killed.
+    let mut first = Proc::spawn(&db, &["--trust-proxy", "--external-inference"]).await;
+    let slug = new_link(&first.base).await;
+    let session = click(&first.base, &slug, "203.0.113.9").await.unwrap();
+    let status = first.signal("-KILL").await;
+    assert!(!status.success());
+    assert_eq!(
+        count(
+            &db,
+            &format!("SELECT COUNT(*) FROM clicks WHERE session_id = '{session}'")
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM company_inferences WHERE status = 'pending'"
+        )
+        .await,
+        1
+    );
+
+    // Second run with the table: the pending inference is found and settled at start.
+    let mut second = Proc::spawn(
+        &db,
+        &["--trust-proxy", "--ip-companies", table.to_str().unwrap()],
+    )
+    .await;
+    let mut inference = Value::Null;
+    for _ in 0..300 {
+        let page = admin(
+            &second.base,
+            reqwest::Method::GET,
+            &format!("/api/admin/inferences?session_id={session}"),
+            None,
+        )
+        .await;
+        inference = page["data"][0].clone();
+        if inference["status"] == "inferred" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(inference["status"], "inferred", "{inference}");
+    assert_eq!(inference["inferred_company"], "Acme Corporation");
+    assert!(second.signal("-TERM").await.success());
+}
+
+#[tokio::test]
+async fn bad_configuration_fails_loudly() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("bad.csv");
+    std::fs::write(
+        &table,
+        "cidr,company,domain,confidence\n10.0.0.0/8,Acme,,7\n",
+    )
+    .unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["--ip-companies".into(), table.display().to_string()],
+            "line 2",
+        ),
+        (
+            vec!["--database-url".into(), "mysql://x/y".into()],
+            "unsupported database URL",
+        ),
+        (
+            vec!["--listen".into(), "not-an-address".into()],
+            "invalid value",
+        ),
+    ];
+    for (args, needle) in cases {
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.env("DATABASE_URL", dir.path().join("x.db"))
+            .env("NAANO_LISTEN", "127.0.0.1:0");
+        let out = cmd.args(&args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} should fail");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+}
