@@ -1,1 +1,290 @@
-fn main() {}
+//! `naano-bench`: requests/s and latency of the Naano server's two hot endpoints, the
+//! signup webhook and the tracking redirect, measured in the same run as a bare axum
+//! JSON endpoint and a bare axum 302 (this machine's ceiling for any axum service).
+//!
+//! Everything runs on 127.0.0.1: the bench starts the bare server (itself, `bare`
+//! subcommand) and a `naano-server` on a fresh SQLite file, then drives each endpoint for
+//! a fixed time with a fixed number of keep-alive connections. It stops by itself.
+
+mod load;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use clap::{Parser, Subcommand};
+use http_body_util::Full;
+use hyper::{Method, Request};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use load::{LoadResult, Target};
+
+#[derive(Debug, Parser)]
+#[command(about = "Load benchmark for naano-server (127.0.0.1 only)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the benchmark and print a Markdown table.
+    Run {
+        /// The naano-server binary to measure (build it with --release).
+        #[arg(long, default_value = "target/release/naano-server")]
+        server_bin: PathBuf,
+        /// Seconds per measured phase.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Concurrent keep-alive connections.
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+    },
+    /// Serve the bare endpoints (used by `run`).
+    Bare,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    match Cli::parse().command {
+        Cmd::Bare => bare_server(),
+        Cmd::Run {
+            server_bin,
+            seconds,
+            connections,
+        } => {
+            // The load generator gets one thread; the servers get the rest of the machine.
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(run(server_bin, Duration::from_secs(seconds), connections))
+        }
+    }
+}
+
+/// A bare axum server: `POST /json` parses the body and answers JSON; `GET /302` redirects.
+fn bare_server() -> Result<(), Box<dyn std::error::Error>> {
+    use axum::http::{header, StatusCode};
+    use axum::routing::{get, post};
+    use axum::Json;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let app = axum::Router::new()
+            .route(
+                "/json",
+                post(|Json(body): Json<serde_json::Value>| async move {
+                    Json(serde_json::json!({ "success": true, "echo": body["session_id"] }))
+                }),
+            )
+            .route(
+                "/302",
+                get(|| async {
+                    (
+                        StatusCode::FOUND,
+                        [(header::LOCATION, "https://saas.example/?naano_session=x")],
+                    )
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        println!(
+            "naano-server listening on http://{}",
+            listener.local_addr()?
+        );
+        axum::serve(listener, app).await?;
+        Ok(())
+    })
+}
+
+async fn spawn_and_wait(mut cmd: Command) -> Result<(Child, String), Box<dyn std::error::Error>> {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    while let Some(line) = lines.next_line().await? {
+        if let Some(addr) = line.strip_prefix("naano-server listening on http://") {
+            let addr = addr.to_owned();
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            return Ok((child, addr));
+        }
+    }
+    Err("server exited before listening".into())
+}
+
+async fn admin_post(
+    addr: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(format!("http://{addr}{path}"))
+        .header("host", addr)
+        .header("content-type", "application/json")
+        .header("authorization", "Bearer bench")
+        .body(Full::new(Bytes::from(body.to_string())))?;
+    let body = load::one_request(addr, req).await?;
+    Ok(serde_json::from_slice(&body)?)
+}
+
+fn signup_body(session: &str, i: usize) -> Bytes {
+    Bytes::from(
+        serde_json::json!({
+            "session_id": session,
+            "email": format!("user{i}@company{}.example", i % 5000),
+            "company": format!("Company {}", i % 5000),
+            "name": "Bench User",
+            "job_title": "CTO",
+        })
+        .to_string(),
+    )
+}
+
+async fn run(
+    server_bin: PathBuf,
+    phase: Duration,
+    connections: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("bench.db");
+    let mut bare_cmd = Command::new(std::env::current_exe()?);
+    bare_cmd.arg("bare");
+    let (_bare, bare) = spawn_and_wait(bare_cmd).await?;
+    let mut naano_cmd = Command::new(&server_bin);
+    naano_cmd
+        .args(["--listen", "127.0.0.1:0", "--database-url"])
+        .arg(&db)
+        .env("NAANO_ADMIN_TOKEN", "bench")
+        .env("RUST_LOG", "warn");
+    let (_naano, naano) = spawn_and_wait(naano_cmd).await?;
+
+    let creator = admin_post(
+        &naano,
+        "/api/admin/creators",
+        serde_json::json!({ "name": "Bench" }),
+    )
+    .await?;
+    let link = admin_post(
+        &naano,
+        "/api/admin/links",
+        serde_json::json!({ "creator_id": creator["id"], "destination_url": "https://saas.example/welcome?plan=pro", "slug": "bench" }),
+    )
+    .await?;
+    let slug = link["slug"].as_str().ok_or("no slug")?.to_owned();
+    let warmup = Duration::from_secs(1);
+    let get = |addr: String, path: String| {
+        move |_i: usize| {
+            Request::builder()
+                .method(Method::GET)
+                .uri(path.clone())
+                .header("host", addr.clone())
+                .body(Full::new(Bytes::new()))
+        }
+    };
+
+    eprintln!("bare 302 ...");
+    let bare_302 = load::measure(
+        Target::new(&bare, get(bare.clone(), "/302".into())),
+        connections,
+        warmup,
+        phase,
+    )
+    .await?;
+
+    eprintln!("naano redirect ...");
+    let sessions: Arc<Mutex<Vec<String>>> = Arc::default();
+    let collected = Arc::clone(&sessions);
+    let redirect_target = Target::new(&naano, get(naano.clone(), format!("/c/{slug}")))
+        .on_response(move |headers| {
+            if let Some(loc) = headers.get("location").and_then(|v| v.to_str().ok()) {
+                if let Some(id) = loc.split("naano_session=").nth(1) {
+                    if let Ok(mut s) = collected.lock() {
+                        s.push(id.to_owned());
+                    }
+                }
+            }
+        });
+    let redirect = load::measure(redirect_target, connections, warmup, phase).await?;
+    let sessions: Arc<Vec<String>> =
+        Arc::new(sessions.lock().map(|s| s.clone()).unwrap_or_default());
+    if sessions.is_empty() {
+        return Err("the redirect phase produced no sessions".into());
+    }
+    // Let enrichment settle every click so the webhook measures full upgrades.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    eprintln!("bare JSON ...");
+    let post = |addr: String, path: &'static str, sessions: Arc<Vec<String>>| {
+        move |i: usize| {
+            Request::builder()
+                .method(Method::POST)
+                .uri(path)
+                .header("host", addr.clone())
+                .header("content-type", "application/json")
+                .body(Full::new(signup_body(&sessions[i % sessions.len()], i)))
+        }
+    };
+    let bare_json = load::measure(
+        Target::new(&bare, post(bare.clone(), "/json", Arc::clone(&sessions))),
+        connections,
+        warmup,
+        phase,
+    )
+    .await?;
+
+    eprintln!("naano webhook ...");
+    let webhook = load::measure(
+        Target::new(
+            &naano,
+            post(naano.clone(), "/api/track/signup", Arc::clone(&sessions)),
+        ),
+        connections,
+        warmup,
+        phase,
+    )
+    .await?;
+
+    print_table(&[
+        ("bare axum JSON (ceiling)", &bare_json, None),
+        (
+            "signup webhook (full signup, committed)",
+            &webhook,
+            Some(&bare_json),
+        ),
+        ("bare axum 302 (ceiling)", &bare_302, None),
+        (
+            "tracking redirect (click committed)",
+            &redirect,
+            Some(&bare_302),
+        ),
+    ]);
+    println!(
+        "\n{} s per phase after 1 s warm-up, {connections} keep-alive connections, one load-generator thread; {} sessions reused by the webhook phase.",
+        phase.as_secs(),
+        sessions.len()
+    );
+    Ok(())
+}
+
+fn print_table(rows: &[(&str, &LoadResult, Option<&LoadResult>)]) {
+    println!("| endpoint | requests/s | p50 | p99 | non-2xx/3xx | vs ceiling |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for (name, r, ceiling) in rows {
+        let ratio = ceiling.map_or("—".to_owned(), |c| {
+            format!("{:.0}%", 100.0 * r.rps() / c.rps())
+        });
+        println!(
+            "| {name} | {:.0} | {:.2} ms | {:.2} ms | {} | {ratio} |",
+            r.rps(),
+            r.percentile_ms(50.0),
+            r.percentile_ms(99.0),
+            r.errors
+        );
+    }
+}

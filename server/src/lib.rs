@@ -58,7 +58,7 @@ pub enum ServerError {
 pub struct Server {
     listener: TcpListener,
     state: AppState,
-    writer_task: tokio::task::JoinHandle<()>,
+    writer_done: tokio::sync::oneshot::Receiver<()>,
     enrichment_task: tokio::task::JoinHandle<()>,
 }
 
@@ -82,7 +82,7 @@ impl Server {
             source,
         })?;
         let chain = Arc::new(provider_chain(&config)?);
-        let (store, writer_task) = Store::open(&config.database_url, config.max_batch).await?;
+        let (store, writer_done) = Store::open(&config.database_url, config.max_batch).await?;
         let (enrichment, enrichment_task) =
             Enrichment::start(store.clone(), Arc::clone(&chain), config.external_inference);
         if config.demo && config.admin_token.is_none() {
@@ -98,7 +98,7 @@ impl Server {
         Ok(Self {
             listener,
             state,
-            writer_task,
+            writer_done,
             enrichment_task,
         })
     }
@@ -122,7 +122,7 @@ impl Server {
         let Self {
             listener,
             state,
-            writer_task,
+            writer_done,
             enrichment_task,
         } = self;
         let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
@@ -134,8 +134,8 @@ impl Server {
         if let Err(err) = enrichment_task.await {
             tracing::error!(error = %err, "enrichment task failed");
         }
-        if let Err(err) = writer_task.await {
-            tracing::error!(error = %err, "writer task failed");
+        if writer_done.await.is_err() {
+            tracing::error!("the writer thread ended without committing its queue");
         }
         served.map_err(ServerError::Serve)
     }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::SqliteConnection;
+use rusqlite::Transaction;
 use tokio::sync::mpsc;
 
 use super::ProviderChain;
@@ -78,12 +78,8 @@ struct SettleBatch(Vec<SettleInference>);
 impl WriteOp for SettleBatch {
     type Output = Vec<Settled>;
 
-    async fn apply(&self, conn: &mut SqliteConnection) -> Result<Vec<Settled>, sqlx::Error> {
-        let mut out = Vec::with_capacity(self.0.len());
-        for settle in &self.0 {
-            out.push(settle.apply(conn).await?);
-        }
-        Ok(out)
+    fn apply(&self, tx: &Transaction<'_>) -> rusqlite::Result<Vec<Settled>> {
+        self.0.iter().map(|settle| settle.apply(tx)).collect()
     }
 }
 

@@ -1,8 +1,9 @@
 //! Admin records: creators and links (writes through the writer), listings with cursor
 //! pagination, and per-creator stats (reads from the read pool).
 
+use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 use super::{StoreError, WriteOp};
 
@@ -219,17 +220,17 @@ pub struct CreateCreator {
 impl WriteOp for CreateCreator {
     type Output = Creator;
 
-    async fn apply(&self, conn: &mut SqliteConnection) -> Result<Creator, sqlx::Error> {
-        sqlx::query_as(
-            "INSERT INTO creators (id, name, linkedin_url, created_at) VALUES (?, ?, ?, ?)
-             RETURNING id, name, linkedin_url, created_at",
-        )
-        .bind(&self.id)
-        .bind(&self.name)
-        .bind(&self.linkedin_url)
-        .bind(self.now)
-        .fetch_one(conn)
-        .await
+    fn apply(&self, tx: &Transaction<'_>) -> rusqlite::Result<Creator> {
+        tx.prepare_cached(
+            "INSERT INTO creators (id, name, linkedin_url, created_at) VALUES (?, ?, ?, ?)",
+        )?
+        .execute(params![self.id, self.name, self.linkedin_url, self.now])?;
+        Ok(Creator {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            linkedin_url: self.linkedin_url.clone(),
+            created_at: self.now,
+        })
     }
 }
 
@@ -256,51 +257,55 @@ pub enum CreateLinkError {
 impl WriteOp for CreateLink {
     type Output = Result<Link, CreateLinkError>;
 
-    async fn apply(&self, conn: &mut SqliteConnection) -> Result<Self::Output, sqlx::Error> {
-        let creator: Option<i64> = sqlx::query_scalar("SELECT 1 FROM creators WHERE id = ?")
-            .bind(&self.creator_id)
-            .fetch_optional(&mut *conn)
-            .await?;
+    fn apply(&self, tx: &Transaction<'_>) -> rusqlite::Result<Self::Output> {
+        let creator: Option<i64> = tx
+            .prepare_cached("SELECT 1 FROM creators WHERE id = ?")?
+            .query_row([&self.creator_id], |row| row.get(0))
+            .optional()?;
         if creator.is_none() {
             return Ok(Err(CreateLinkError::UnknownCreator));
         }
         let slug = match &self.slug {
             Some(slug) => {
-                if slug_taken(conn, slug).await? {
+                if slug_taken(tx, slug)? {
                     return Ok(Err(CreateLinkError::SlugTaken));
                 }
                 slug.clone()
             }
             None => loop {
-                let candidate = random_slug().map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
-                if !slug_taken(conn, &candidate).await? {
+                let candidate = random_slug()
+                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.to_string().into()))?;
+                if !slug_taken(tx, &candidate)? {
                     break candidate;
                 }
             },
         };
-        let link = sqlx::query_as(
+        tx.prepare_cached(
             "INSERT INTO links (id, slug, creator_id, destination_url, campaign, created_at)
-             VALUES (?, ?, ?, ?, ?, ?)
-             RETURNING id, slug, creator_id, destination_url, campaign, created_at",
-        )
-        .bind(&self.id)
-        .bind(&slug)
-        .bind(&self.creator_id)
-        .bind(&self.destination_url)
-        .bind(&self.campaign)
-        .bind(self.now)
-        .fetch_one(conn)
-        .await?;
-        Ok(Ok(link))
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )?
+        .execute(params![
+            self.id,
+            slug,
+            self.creator_id,
+            self.destination_url,
+            self.campaign,
+            self.now
+        ])?;
+        Ok(Ok(Link {
+            id: self.id.clone(),
+            slug,
+            creator_id: self.creator_id.clone(),
+            destination_url: self.destination_url.clone(),
+            campaign: self.campaign.clone(),
+            created_at: self.now,
+        }))
     }
 }
 
-async fn slug_taken(conn: &mut SqliteConnection, slug: &str) -> Result<bool, sqlx::Error> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM links WHERE slug = ?")
-        .bind(slug)
-        .fetch_optional(conn)
-        .await?;
-    Ok(found.is_some())
+fn slug_taken(tx: &Transaction<'_>, slug: &str) -> rusqlite::Result<bool> {
+    tx.prepare_cached("SELECT 1 FROM links WHERE slug = ?")?
+        .exists([slug])
 }
 
 /// 8 characters of `[a-z0-9]` (41 bits): short enough to type, long enough not to guess.

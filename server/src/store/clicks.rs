@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use sqlx::SqliteConnection;
+use rusqlite::{params, Transaction};
 
 use super::{LinkTarget, WriteOp};
 
@@ -31,33 +31,33 @@ pub struct RecordClick {
 impl WriteOp for RecordClick {
     type Output = ();
 
-    async fn apply(&self, conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
-        sqlx::query(
+    fn apply(&self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        tx.prepare_cached(
             "INSERT INTO clicks (id, session_id, link_id, creator_id, clicked_at, client_ip, user_agent, referrer)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&self.click_id)
-        .bind(&self.session_id)
-        .bind(&self.link.id)
-        .bind(&self.link.creator_id)
-        .bind(self.clicked_at)
-        .bind(&self.client_ip)
-        .bind(&self.user_agent)
-        .bind(&self.referrer)
-        .execute(&mut *conn)
-        .await?;
-        sqlx::query(
+        )?
+        .execute(params![
+            self.click_id,
+            self.session_id,
+            self.link.id,
+            self.link.creator_id,
+            self.clicked_at,
+            self.client_ip,
+            self.user_agent,
+            self.referrer,
+        ])?;
+        tx.prepare_cached(
             "INSERT INTO company_inferences (id, click_id, session_id, creator_id, status, created_at, updated_at)
              VALUES (?, ?, ?, ?, 'pending', ?, ?)",
-        )
-        .bind(&self.inference_id)
-        .bind(&self.click_id)
-        .bind(&self.session_id)
-        .bind(&self.link.creator_id)
-        .bind(self.clicked_at)
-        .bind(self.clicked_at)
-        .execute(&mut *conn)
-        .await?;
+        )?
+        .execute(params![
+            self.inference_id,
+            self.click_id,
+            self.session_id,
+            self.link.creator_id,
+            self.clicked_at,
+            self.clicked_at,
+        ])?;
         Ok(())
     }
 }

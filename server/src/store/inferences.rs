@@ -1,7 +1,7 @@
 //! Settling a session's company inference, and applying a signup that was waiting for it.
 
 use naano_core::{normalize_company, SignupResponse, ValidSignup};
-use sqlx::SqliteConnection;
+use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::signup::{confirm, inference_for_session};
 use super::WriteOp;
@@ -61,8 +61,8 @@ pub enum Settled {
 impl WriteOp for SettleInference {
     type Output = Settled;
 
-    async fn apply(&self, conn: &mut SqliteConnection) -> Result<Settled, sqlx::Error> {
-        let Some(inference) = inference_for_session(conn, &self.session_id).await? else {
+    fn apply(&self, tx: &Transaction<'_>) -> rusqlite::Result<Settled> {
+        let Some(inference) = inference_for_session(tx, &self.session_id)? else {
             return Ok(Settled::UnknownSession);
         };
         match (inference.status.as_str(), self.by) {
@@ -71,28 +71,25 @@ impl WriteOp for SettleInference {
             _ => return Ok(Settled::AlreadySettled),
         }
         let company = self.company.as_ref();
-        sqlx::query(
+        tx.prepare_cached(
             "UPDATE company_inferences SET status = ?, inferred_company = ?, inferred_company_key = ?,
                  inferred_domain = ?, confidence = ?, source = ?, inferred_at = ?, updated_at = ?
              WHERE id = ?",
-        )
-        .bind(if company.is_some() { "inferred" } else { "no_company" })
-        .bind(company.map(|c| &c.company))
-        .bind(company.map(|c| normalize_company(&c.company)))
-        .bind(company.and_then(|c| c.domain.as_ref()))
-        .bind(company.map(|c| c.confidence))
-        .bind(company.map(|c| &c.source))
-        .bind(self.now)
-        .bind(self.now)
-        .bind(&inference.id)
-        .execute(&mut *conn)
-        .await?;
+        )?
+        .execute(params![
+            if company.is_some() { "inferred" } else { "no_company" },
+            company.map(|c| &c.company),
+            company.map(|c| normalize_company(&c.company)),
+            company.and_then(|c| c.domain.as_ref()),
+            company.map(|c| c.confidence),
+            company.map(|c| &c.source),
+            self.now,
+            self.now,
+            inference.id,
+        ])?;
 
         let deferred = match &inference.pending_signup_id {
-            Some(event_id) => {
-                apply_waiting_signup(conn, &inference.id, event_id, &self.session_id, self.now)
-                    .await?
-            }
+            Some(event_id) => apply_waiting_signup(tx, event_id, &self.session_id, self.now)?,
             None => None,
         };
         Ok(Settled::Applied {
@@ -103,29 +100,25 @@ impl WriteOp for SettleInference {
 }
 
 /// The deferred upgrade: a signup parked while enrichment ran is confirmed now.
-async fn apply_waiting_signup(
-    conn: &mut SqliteConnection,
-    inference_id: &str,
+fn apply_waiting_signup(
+    tx: &Transaction<'_>,
     event_id: &str,
     session_id: &str,
     now: i64,
-) -> Result<Option<SignupResponse>, sqlx::Error> {
-    let waiting: Option<(String, Option<String>)> =
-        sqlx::query_as("SELECT payload, lead_id FROM signup_events WHERE id = ?")
-            .bind(event_id)
-            .fetch_optional(&mut *conn)
-            .await?;
+) -> rusqlite::Result<Option<SignupResponse>> {
+    let waiting: Option<(String, Option<String>)> = tx
+        .prepare_cached("SELECT payload, lead_id FROM signup_events WHERE id = ?")?
+        .query_row([event_id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
     let Some((payload, Some(lead_id))) = waiting else {
         return Ok(None);
     };
-    let signup: ValidSignup =
-        serde_json::from_str(&payload).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    let signup: ValidSignup = serde_json::from_str(&payload).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })?;
     // Re-read: the row now carries the inference just written.
-    let Some(settled) = inference_for_session(conn, session_id).await? else {
+    let Some(settled) = inference_for_session(tx, session_id)? else {
         return Ok(None);
     };
-    debug_assert_eq!(settled.id, inference_id);
-    confirm(conn, &settled, &signup, &lead_id, now)
-        .await
-        .map(Some)
+    confirm(tx, &settled, &signup, &lead_id, now).map(Some)
 }

@@ -37,6 +37,31 @@ pub enum StoreError {
     Internal(String),
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        use rusqlite::ffi;
+        match &err {
+            rusqlite::Error::SqliteFailure(e, _) => match e.extended_code {
+                ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                    Self::Conflict(format!("already exists ({err})"))
+                }
+                ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
+                    Self::Invalid(format!("refers to a record that does not exist ({err})"))
+                }
+                _ if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+                {
+                    Self::Unavailable(err.to_string())
+                }
+                _ => Self::Internal(err.to_string()),
+            },
+            _ => Self::Internal(err.to_string()),
+        }
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
         match &err {
@@ -71,6 +96,15 @@ pub enum OpenError {
     /// A migration failed.
     #[error("cannot migrate database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The write connection could not be opened.
+    #[error("cannot open the write connection to {path}: {source}")]
+    Writer {
+        path: String,
+        source: rusqlite::Error,
+    },
+    /// The writer thread could not be started.
+    #[error("cannot start the writer thread: {0}")]
+    Thread(#[from] std::io::Error),
 }
 
 /// A tracking link, as the redirect needs it. Links never change once created, which is
@@ -106,6 +140,12 @@ pub fn new_id() -> String {
 }
 
 fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, OpenError> {
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        // The writer and the readers are separate connections: they must share a file.
+        return Err(OpenError::UnsupportedUrl(format!(
+            "{url} (in-memory databases are not supported; use a file)"
+        )));
+    }
     let options = if url.starts_with("sqlite:") {
         SqliteConnectOptions::from_str(url).map_err(|source| OpenError::Connect {
             url: url.into(),
@@ -134,30 +174,39 @@ impl Store {
     pub async fn open(
         url: &str,
         max_batch: usize,
-    ) -> Result<(Self, tokio::task::JoinHandle<()>), OpenError> {
+    ) -> Result<(Self, tokio::sync::oneshot::Receiver<()>), OpenError> {
         let options = sqlite_options(url)?;
         let connect_err = |source| OpenError::Connect {
             url: url.into(),
             source,
         };
-        let mut write_conn = options.clone().connect().await.map_err(connect_err)?;
+        let mut migrate_conn = options.clone().connect().await.map_err(connect_err)?;
         sqlx::migrate!("./migrations/sqlite")
-            .run(&mut write_conn)
+            .run(&mut migrate_conn)
             .await?;
+        sqlx::Connection::close(migrate_conn)
+            .await
+            .map_err(connect_err)?;
+
+        let path = options.get_filename().to_owned();
+        let write_conn = writer::open_connection(&path).map_err(|source| OpenError::Writer {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let (writer, done) = Writer::start(write_conn, max_batch)?;
         let read = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options.pragma("query_only", "ON"))
             .await
             .map_err(connect_err)?;
-        let (writer, task) = Writer::start(write_conn, max_batch);
         Ok((
             Self {
                 writer,
                 read,
                 links: Arc::default(),
             },
-            task,
+            done,
         ))
     }
 

@@ -5,8 +5,8 @@ use naano_core::{
     companies_match, email_domain, is_free_mail_domain, normalize_company, Inferred,
     SignupResponse, SignupResult, ValidSignup,
 };
+use rusqlite::{params, OptionalExtension, Transaction};
 use sha2::{Digest, Sha256};
-use sqlx::SqliteConnection;
 
 use super::{new_id, WriteOp};
 
@@ -60,7 +60,7 @@ pub enum SignupOutcome {
 }
 
 /// The session's inference, as a signup needs it.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub(crate) struct InferenceRow {
     pub id: String,
     pub status: String,
@@ -69,112 +69,117 @@ pub(crate) struct InferenceRow {
     pub pending_signup_id: Option<String>,
 }
 
-pub(crate) async fn inference_for_session(
-    conn: &mut SqliteConnection,
+pub(crate) fn inference_for_session(
+    tx: &Transaction<'_>,
     session_id: &str,
-) -> Result<Option<InferenceRow>, sqlx::Error> {
-    sqlx::query_as(
+) -> rusqlite::Result<Option<InferenceRow>> {
+    tx.prepare_cached(
         "SELECT id, status, inferred_company, inferred_domain, pending_signup_id
          FROM company_inferences WHERE session_id = ?",
-    )
-    .bind(session_id)
-    .fetch_optional(conn)
-    .await
+    )?
+    .query_row([session_id], |row| {
+        Ok(InferenceRow {
+            id: row.get(0)?,
+            status: row.get(1)?,
+            inferred_company: row.get(2)?,
+            inferred_domain: row.get(3)?,
+            pending_signup_id: row.get(4)?,
+        })
+    })
+    .optional()
+}
+
+/// JSON encoding failures surface as the driver's conversion error.
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> rusqlite::Result<String> {
+    serde_json::to_string(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
 impl WriteOp for ApplySignup {
     type Output = SignupOutcome;
 
-    async fn apply(&self, conn: &mut SqliteConnection) -> Result<SignupOutcome, sqlx::Error> {
+    fn apply(&self, tx: &Transaction<'_>) -> rusqlite::Result<SignupOutcome> {
         let signup = &self.signup;
         if let Some(idem) = &self.idempotency {
-            let stored: Option<(String, String)> =
-                sqlx::query_as("SELECT request_hash, response FROM idempotency_keys WHERE key = ?")
-                    .bind(&idem.key)
-                    .fetch_optional(&mut *conn)
-                    .await?;
+            let stored: Option<(String, String)> = tx
+                .prepare_cached(
+                    "SELECT request_hash, response FROM idempotency_keys WHERE key = ?",
+                )?
+                .query_row([&idem.key], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()?;
             if let Some((hash, response)) = stored {
                 if hash != idem.request_hash {
                     return Ok(SignupOutcome::IdempotencyConflict);
                 }
-                self.log_event(conn, None, "replayed").await?;
+                self.log_event(tx, None, "replayed")?;
                 return Ok(SignupOutcome::Replayed(response));
             }
         }
 
-        let Some(inference) = inference_for_session(conn, &signup.session_id).await? else {
-            self.log_event(conn, None, "session_not_found").await?;
+        let Some(inference) = inference_for_session(tx, &signup.session_id)? else {
+            self.log_event(tx, None, "session_not_found")?;
             return Ok(SignupOutcome::SessionNotFound);
         };
-        let lead_id = upsert_lead(conn, signup, &self.new_lead_id, self.now).await?;
+        let lead_id = upsert_lead(tx, signup, &self.new_lead_id, self.now)?;
 
         if inference.status == "pending" {
-            self.log_event(conn, Some(&lead_id), "inference_pending")
-                .await?;
-            sqlx::query(
+            self.log_event(tx, Some(&lead_id), "inference_pending")?;
+            tx.prepare_cached(
                 "UPDATE company_inferences SET lead_id = ?, pending_signup_id = ?, updated_at = ? WHERE id = ?",
-            )
-            .bind(&lead_id)
-            .bind(&self.event_id)
-            .bind(self.now)
-            .bind(&inference.id)
-            .execute(&mut *conn)
-            .await?;
+            )?
+            .execute(params![lead_id, self.event_id, self.now, inference.id])?;
             return Ok(SignupOutcome::Pending);
         }
 
-        let response = confirm(conn, &inference, signup, &lead_id, self.now).await?;
-        self.log_event(conn, Some(&lead_id), response.result.action().as_str())
-            .await?;
+        let response = confirm(tx, &inference, signup, &lead_id, self.now)?;
+        self.log_event(tx, Some(&lead_id), response.result.action().as_str())?;
         if let Some(idem) = &self.idempotency {
-            sqlx::query(
+            tx.prepare_cached(
                 "INSERT INTO idempotency_keys (key, request_hash, response, created_at) VALUES (?, ?, ?, ?)",
-            )
-            .bind(&idem.key)
-            .bind(&idem.request_hash)
-            .bind(serde_json::to_string(&response).map_err(|e| sqlx::Error::Encode(Box::new(e)))?)
-            .bind(self.now)
-            .execute(&mut *conn)
-            .await?;
+            )?
+            .execute(params![idem.key, idem.request_hash, to_json(&response)?, self.now])?;
         }
         Ok(SignupOutcome::Done(response))
     }
 }
 
 impl ApplySignup {
-    async fn log_event(
+    fn log_event(
         &self,
-        conn: &mut SqliteConnection,
+        tx: &Transaction<'_>,
         lead_id: Option<&str>,
         outcome: &str,
-    ) -> Result<(), sqlx::Error> {
-        let payload =
-            serde_json::to_string(&self.signup).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-        sqlx::query(
+    ) -> rusqlite::Result<()> {
+        // The pending event's id is fixed in advance: the inference points at it.
+        let id = if outcome == "inference_pending" {
+            self.event_id.clone()
+        } else {
+            new_id()
+        };
+        tx.prepare_cached(
             "INSERT INTO signup_events (id, received_at, session_id, lead_id, idempotency_key, payload, outcome)
              VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(if outcome == "inference_pending" { self.event_id.clone() } else { new_id() })
-        .bind(self.now)
-        .bind(&self.signup.session_id)
-        .bind(lead_id)
-        .bind(self.idempotency.as_ref().map(|i| &i.key))
-        .bind(payload)
-        .bind(outcome)
-        .execute(conn)
-        .await?;
+        )?
+        .execute(params![
+            id,
+            self.now,
+            self.signup.session_id,
+            lead_id,
+            self.idempotency.as_ref().map(|i| &i.key),
+            to_json(&self.signup)?,
+            outcome,
+        ])?;
         Ok(())
     }
 }
 
 /// One lead per email (case-insensitive); later signups refresh what they provide.
-async fn upsert_lead(
-    conn: &mut SqliteConnection,
+fn upsert_lead(
+    tx: &Transaction<'_>,
     signup: &ValidSignup,
     new_lead_id: &str,
     now: i64,
-) -> Result<String, sqlx::Error> {
-    sqlx::query_scalar(
+) -> rusqlite::Result<String> {
+    tx.prepare_cached(
         "INSERT INTO leads (id, email, email_key, company, name, job_title, linkedin_url, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (email_key) DO UPDATE SET
@@ -185,18 +190,21 @@ async fn upsert_lead(
              linkedin_url = COALESCE(excluded.linkedin_url, leads.linkedin_url),
              updated_at = excluded.updated_at
          RETURNING id",
+    )?
+    .query_row(
+        params![
+            new_lead_id,
+            signup.email,
+            signup.email_key(),
+            signup.company,
+            signup.name,
+            signup.job_title,
+            signup.linkedin_url,
+            now,
+            now,
+        ],
+        |row| row.get(0),
     )
-    .bind(new_lead_id)
-    .bind(&signup.email)
-    .bind(signup.email_key())
-    .bind(&signup.company)
-    .bind(&signup.name)
-    .bind(&signup.job_title)
-    .bind(&signup.linkedin_url)
-    .bind(now)
-    .bind(now)
-    .fetch_one(conn)
-    .await
 }
 
 /// Confirms the session's company from a signup and corroborates other sessions'
@@ -204,13 +212,13 @@ async fn upsert_lead(
 ///
 /// The decision compares the signup with what was *inferred* (never with an earlier
 /// confirmation), so repeating a signup always gives the same action.
-pub(crate) async fn confirm(
-    conn: &mut SqliteConnection,
+pub(crate) fn confirm(
+    tx: &Transaction<'_>,
     inference: &InferenceRow,
     signup: &ValidSignup,
     lead_id: &str,
     now: i64,
-) -> Result<SignupResponse, sqlx::Error> {
+) -> rusqlite::Result<SignupResponse> {
     let matched = match &inference.inferred_company {
         Some(company) => companies_match(
             Inferred {
@@ -224,37 +232,22 @@ pub(crate) async fn confirm(
         None => true,
     };
     let confirmed_key = normalize_company(&signup.company);
-    sqlx::query(
+    tx.prepare_cached(
         "UPDATE company_inferences SET status = 'confirmed', confirmed_company = ?, confirmed_company_key = ?,
              confirmed_at = COALESCE(confirmed_at, ?), mismatch = ?, lead_id = ?, pending_signup_id = NULL,
              updated_at = ?
          WHERE id = ?",
-    )
-    .bind(&signup.company)
-    .bind(&confirmed_key)
-    .bind(now)
-    .bind(!matched)
-    .bind(lead_id)
-    .bind(now)
-    .bind(&inference.id)
-    .execute(&mut *conn)
-    .await?;
+    )?
+    .execute(params![signup.company, confirmed_key, now, !matched, lead_id, now, inference.id])?;
 
     let business_domain = email_domain(&signup.email).filter(|d| !is_free_mail_domain(d));
-    let related = sqlx::query(
-        "UPDATE company_inferences SET corroborated_by_lead_id = ?, corroborated_at = ?, updated_at = ?
-         WHERE status = 'inferred' AND corroborated_at IS NULL AND id <> ?
-           AND (inferred_company_key = ? OR inferred_domain = ?)",
-    )
-    .bind(lead_id)
-    .bind(now)
-    .bind(now)
-    .bind(&inference.id)
-    .bind(&confirmed_key)
-    .bind(business_domain)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    let related = tx
+        .prepare_cached(
+            "UPDATE company_inferences SET corroborated_by_lead_id = ?, corroborated_at = ?, updated_at = ?
+             WHERE status = 'inferred' AND corroborated_at IS NULL AND id <> ?
+               AND (inferred_company_key = ? OR inferred_domain = ?)",
+        )?
+        .execute(params![lead_id, now, now, inference.id, confirmed_key, business_domain])?;
 
     let result = match (&inference.inferred_company, matched) {
         (Some(old), false) => SignupResult::MismatchHandled {
@@ -270,6 +263,6 @@ pub(crate) async fn confirm(
     Ok(SignupResponse::new(
         result,
         lead_id.to_owned(),
-        Some(related),
+        Some(related as u64),
     ))
 }
