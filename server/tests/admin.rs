@@ -1,6 +1,8 @@
 //! The admin API: auth, creators and links, listings with filters and cursors,
 //! inference updates and stats.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
 mod common;
 
 use common::*;

@@ -1,5 +1,7 @@
 //! The real `naano-server` binary: flags, the demo flow, signals, crashes and restarts.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -301,11 +303,7 @@ async fn sigkill_after_the_redirect_keeps_the_click_and_restart_finishes_its_inf
         1
     );
     assert_eq!(
-        count(
-            &db,
-            "SELECT COUNT(*) FROM company_inferences WHERE status = 'pending'"
-        )
-        .await,
+        count(&db, "SELECT COUNT(*) FROM clicks WHERE status = 'pending'").await,
         1
     );
 

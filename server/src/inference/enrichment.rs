@@ -150,9 +150,8 @@ impl Worker {
         let mut after = String::new();
         loop {
             let page: Result<Vec<(String, String, Option<String>)>, sqlx::Error> = sqlx::query_as(
-                "SELECT i.id, i.session_id, c.client_ip FROM company_inferences i
-                 JOIN clicks c ON c.id = i.click_id
-                 WHERE i.status = 'pending' AND i.id > ? ORDER BY i.id LIMIT ?",
+                "SELECT id, session_id, client_ip FROM clicks
+                 WHERE status = 'pending' AND id > ? ORDER BY id LIMIT ?",
             )
             .bind(&after)
             .bind(BATCH as i64)

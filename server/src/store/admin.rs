@@ -87,7 +87,8 @@ pub struct Lead {
 /// A session's company inference.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Inference {
-    pub id: String,
+    #[serde(rename = "id")]
+    pub inference_id: String,
     pub session_id: String,
     pub click_id: String,
     pub creator_id: String,
@@ -193,7 +194,14 @@ pub trait HasId {
 macro_rules! has_id {
     ($($t:ty),*) => { $(impl HasId for $t { fn id(&self) -> &str { &self.id } })* };
 }
-has_id!(Creator, Link, Click, Lead, Inference);
+has_id!(Creator, Link, Click, Lead);
+
+// Inferences live on their click's row and are paged by it.
+impl HasId for Inference {
+    fn id(&self) -> &str {
+        &self.click_id
+    }
+}
 
 /// `SELECT` prefixes of the listings (aliased to the row structs' fields).
 pub mod selects {
@@ -202,10 +210,9 @@ pub mod selects {
         "SELECT id, slug, creator_id, destination_url, campaign, created_at FROM links";
     pub const CLICKS: &str = "SELECT id, session_id, link_id, creator_id, clicked_at, client_ip, user_agent, referrer FROM clicks";
     pub const LEADS: &str = "SELECT id, email, company, name, job_title, linkedin_url, created_at, updated_at FROM leads";
-    pub const INFERENCES: &str =
-        "SELECT id, session_id, click_id, creator_id, status, inferred_company, inferred_domain,
-        confidence, source, inferred_at, confirmed_company, confirmed_at, mismatch, lead_id,
-        corroborated_by_lead_id, created_at, updated_at FROM company_inferences";
+    pub const INFERENCES: &str = "SELECT inference_id, session_id, id AS click_id, creator_id, status,
+        inferred_company, inferred_domain, confidence, source, inferred_at, confirmed_company, confirmed_at,
+        mismatch, lead_id, corroborated_by_lead_id, clicked_at AS created_at, updated_at FROM clicks";
 }
 
 /// Creates a creator.
@@ -324,13 +331,13 @@ pub async fn stats(pool: &SqlitePool) -> Result<Vec<CreatorStats>, StoreError> {
     let rows = sqlx::query_as(
         "SELECT c.id AS creator_id, c.name,
             (SELECT COUNT(*) FROM clicks k WHERE k.creator_id = c.id) AS clicks,
-            (SELECT COUNT(DISTINCT i.inferred_company_key) FROM company_inferences i
+            (SELECT COUNT(DISTINCT i.inferred_company_key) FROM clicks i
                WHERE i.creator_id = c.id AND i.inferred_company_key IS NOT NULL) AS inferred_companies,
-            (SELECT COUNT(DISTINCT i.confirmed_company_key) FROM company_inferences i
+            (SELECT COUNT(DISTINCT i.confirmed_company_key) FROM clicks i
                WHERE i.creator_id = c.id AND i.status = 'confirmed') AS confirmed_companies,
-            (SELECT COUNT(DISTINCT i.lead_id) FROM company_inferences i
+            (SELECT COUNT(DISTINCT i.lead_id) FROM clicks i
                WHERE i.creator_id = c.id AND i.lead_id IS NOT NULL) AS signups,
-            (SELECT COUNT(*) FROM company_inferences i WHERE i.creator_id = c.id AND i.mismatch = 1) AS mismatches
+            (SELECT COUNT(*) FROM clicks i WHERE i.creator_id = c.id AND i.mismatch = 1) AS mismatches
          FROM creators c ORDER BY c.id",
     )
     .fetch_all(pool)

@@ -1,4 +1,4 @@
-//! Recording a click: the click row and its pending company inference, atomically.
+//! Recording a click: one row holding the click and its pending company inference.
 
 use std::sync::Arc;
 
@@ -33,8 +33,9 @@ impl WriteOp for RecordClick {
 
     fn apply(&self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
         tx.prepare_cached(
-            "INSERT INTO clicks (id, session_id, link_id, creator_id, clicked_at, client_ip, user_agent, referrer)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO clicks (id, session_id, link_id, creator_id, clicked_at, client_ip, user_agent,
+                 referrer, inference_id, status, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
         )?
         .execute(params![
             self.click_id,
@@ -45,17 +46,7 @@ impl WriteOp for RecordClick {
             self.client_ip,
             self.user_agent,
             self.referrer,
-        ])?;
-        tx.prepare_cached(
-            "INSERT INTO company_inferences (id, click_id, session_id, creator_id, status, created_at, updated_at)
-             VALUES (?, ?, ?, ?, 'pending', ?, ?)",
-        )?
-        .execute(params![
             self.inference_id,
-            self.click_id,
-            self.session_id,
-            self.link.creator_id,
-            self.clicked_at,
             self.clicked_at,
         ])?;
         Ok(())

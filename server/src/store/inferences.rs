@@ -72,12 +72,16 @@ impl WriteOp for SettleInference {
         }
         let company = self.company.as_ref();
         tx.prepare_cached(
-            "UPDATE company_inferences SET status = ?, inferred_company = ?, inferred_company_key = ?,
+            "UPDATE clicks SET status = ?, inferred_company = ?, inferred_company_key = ?,
                  inferred_domain = ?, confidence = ?, source = ?, inferred_at = ?, updated_at = ?
              WHERE id = ?",
         )?
         .execute(params![
-            if company.is_some() { "inferred" } else { "no_company" },
+            if company.is_some() {
+                "inferred"
+            } else {
+                "no_company"
+            },
             company.map(|c| &c.company),
             company.map(|c| normalize_company(&c.company)),
             company.and_then(|c| c.domain.as_ref()),
@@ -85,7 +89,7 @@ impl WriteOp for SettleInference {
             company.map(|c| &c.source),
             self.now,
             self.now,
-            inference.id,
+            inference.click_id,
         ])?;
 
         let deferred = match &inference.pending_signup_id {

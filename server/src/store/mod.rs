@@ -193,7 +193,12 @@ impl Store {
             path: path.display().to_string(),
             source,
         })?;
-        let (writer, done) = Writer::start(write_conn, max_batch)?;
+        let (checkpoint_stop, checkpoint_rx) = std::sync::mpsc::channel();
+        writer::start_checkpointer(&path, checkpoint_rx).map_err(|source| OpenError::Writer {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let (writer, done) = Writer::start(write_conn, max_batch, checkpoint_stop)?;
         let read = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(5))

@@ -62,6 +62,9 @@ pub enum SignupOutcome {
 /// The session's inference, as a signup needs it.
 #[derive(Debug)]
 pub(crate) struct InferenceRow {
+    /// The click row holding the inference.
+    pub click_id: String,
+    /// The inference's own id (`company_inference_id`).
     pub id: String,
     pub status: String,
     pub inferred_company: Option<String>,
@@ -74,16 +77,17 @@ pub(crate) fn inference_for_session(
     session_id: &str,
 ) -> rusqlite::Result<Option<InferenceRow>> {
     tx.prepare_cached(
-        "SELECT id, status, inferred_company, inferred_domain, pending_signup_id
-         FROM company_inferences WHERE session_id = ?",
+        "SELECT id, inference_id, status, inferred_company, inferred_domain, pending_signup_id
+         FROM clicks WHERE session_id = ?",
     )?
     .query_row([session_id], |row| {
         Ok(InferenceRow {
-            id: row.get(0)?,
-            status: row.get(1)?,
-            inferred_company: row.get(2)?,
-            inferred_domain: row.get(3)?,
-            pending_signup_id: row.get(4)?,
+            click_id: row.get(0)?,
+            id: row.get(1)?,
+            status: row.get(2)?,
+            inferred_company: row.get(3)?,
+            inferred_domain: row.get(4)?,
+            pending_signup_id: row.get(5)?,
         })
     })
     .optional()
@@ -124,9 +128,14 @@ impl WriteOp for ApplySignup {
         if inference.status == "pending" {
             self.log_event(tx, Some(&lead_id), "inference_pending")?;
             tx.prepare_cached(
-                "UPDATE company_inferences SET lead_id = ?, pending_signup_id = ?, updated_at = ? WHERE id = ?",
+                "UPDATE clicks SET lead_id = ?, pending_signup_id = ?, updated_at = ? WHERE id = ?",
             )?
-            .execute(params![lead_id, self.event_id, self.now, inference.id])?;
+            .execute(params![
+                lead_id,
+                self.event_id,
+                self.now,
+                inference.click_id
+            ])?;
             return Ok(SignupOutcome::Pending);
         }
 
@@ -233,21 +242,28 @@ pub(crate) fn confirm(
     };
     let confirmed_key = normalize_company(&signup.company);
     tx.prepare_cached(
-        "UPDATE company_inferences SET status = 'confirmed', confirmed_company = ?, confirmed_company_key = ?,
+        "UPDATE clicks SET status = 'confirmed', confirmed_company = ?, confirmed_company_key = ?,
              confirmed_at = COALESCE(confirmed_at, ?), mismatch = ?, lead_id = ?, pending_signup_id = NULL,
              updated_at = ?
          WHERE id = ?",
     )?
-    .execute(params![signup.company, confirmed_key, now, !matched, lead_id, now, inference.id])?;
+    .execute(params![signup.company, confirmed_key, now, !matched, lead_id, now, inference.click_id])?;
 
     let business_domain = email_domain(&signup.email).filter(|d| !is_free_mail_domain(d));
     let related = tx
         .prepare_cached(
-            "UPDATE company_inferences SET corroborated_by_lead_id = ?, corroborated_at = ?, updated_at = ?
+            "UPDATE clicks SET corroborated_by_lead_id = ?, corroborated_at = ?, updated_at = ?
              WHERE status = 'inferred' AND corroborated_at IS NULL AND id <> ?
                AND (inferred_company_key = ? OR inferred_domain = ?)",
         )?
-        .execute(params![lead_id, now, now, inference.id, confirmed_key, business_domain])?;
+        .execute(params![
+            lead_id,
+            now,
+            now,
+            inference.click_id,
+            confirmed_key,
+            business_domain
+        ])?;
 
     let result = match (&inference.inferred_company, matched) {
         (Some(old), false) => SignupResult::MismatchHandled {

@@ -2,6 +2,8 @@
 //! over HTTP like a browser, a SaaS backend and an admin would.
 #![allow(dead_code)]
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
 use std::time::Duration;
 
 use naano_server::{Config, Server, ServerError};
