@@ -1,7 +1,6 @@
 //! A real server on 127.0.0.1:0 with a temporary SQLite file, and helpers to drive it
 //! over HTTP like a browser, a SaaS backend and an admin would.
 #![allow(dead_code)]
-
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
 use std::time::Duration;
