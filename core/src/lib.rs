@@ -8,6 +8,7 @@
 pub mod company;
 pub mod cookie;
 pub mod error;
+pub mod retry;
 pub mod session;
 pub mod signup;
 pub mod validate;
@@ -17,6 +18,7 @@ pub use company::{
 };
 pub use cookie::{session_id_from_cookie_header, SESSION_COOKIE, SESSION_QUERY_PARAM};
 pub use error::{ErrorBody, ErrorCode};
+pub use retry::{classify, Disposition};
 pub use session::{
     is_valid_session_id, new_session_id, new_session_id_at, session_issued_at_ms,
     should_replace_session, SESSION_ID_PREFIX,

@@ -30,6 +30,38 @@ pub struct SignupRequest {
 }
 
 impl SignupRequest {
+    /// A signup with the three required fields.
+    pub fn new(
+        session_id: impl Into<String>,
+        email: impl Into<String>,
+        company: impl Into<String>,
+    ) -> Self {
+        Self {
+            session_id: Some(session_id.into()),
+            email: Some(email.into()),
+            company: Some(company.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the full name.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets the job title.
+    pub fn job_title(mut self, job_title: impl Into<String>) -> Self {
+        self.job_title = Some(job_title.into());
+        self
+    }
+
+    /// Sets the LinkedIn profile URL.
+    pub fn linkedin_url(mut self, url: impl Into<String>) -> Self {
+        self.linkedin_url = Some(url.into());
+        self
+    }
+
     /// Applies every field rule; strings come back trimmed, blank optionals as `None`.
     pub fn validate(self) -> Result<ValidSignup, ValidationError> {
         let mut check = Checker::default();

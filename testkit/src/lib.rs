@@ -1,0 +1,275 @@
+//! Runs the real `naano-server` binary on a temporary SQLite file and drives it over HTTP
+//! like a browser (tracking links), a backend (the webhook) and an admin would.
+//!
+//! The binary is `target/debug/naano-server` of this workspace (build it with
+//! `cargo build -p naano-server`; `scripts/test-all.sh` does), or `NAANO_SERVER_BIN`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test support: failures must be loud.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The admin token every test server uses.
+pub const ADMIN_TOKEN: &str = "testkit-admin-token";
+/// Client IPs (sent as `X-Forwarded-For`) and what the test IP table infers for them.
+pub const ACME_IP: &str = "203.0.113.10";
+/// Inferred as Globex Inc (globex.com).
+pub const GLOBEX_IP: &str = "198.51.100.5";
+/// In no network of the table.
+pub const UNKNOWN_IP: &str = "192.0.2.1";
+
+const IP_TABLE: &str = "cidr,company,domain,confidence\n\
+203.0.113.0/24,Acme Corporation,acme.com,0.9\n\
+198.51.100.0/24,Globex Inc,globex.com,0.8\n";
+
+/// The server binary under test.
+pub fn server_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("NAANO_SERVER_BIN") {
+        return PathBuf::from(path);
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/naano-server");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p naano-server` first",
+        path.display()
+    );
+    path
+}
+
+/// A running `naano-server` process.
+#[derive(Debug)]
+pub struct ServerProcess {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The SQLite file.
+    pub db: PathBuf,
+    child: Child,
+    dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl ServerProcess {
+    /// Starts on a fresh database with the test IP table, `--trust-proxy` and `extra` flags.
+    pub async fn start(extra: &[&str]) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_owned();
+        let mut server = Self::start_in(&dir, "127.0.0.1:0", extra).await;
+        server._tmp = Some(tmp);
+        server
+    }
+
+    /// Starts on the database in `dir` (created if needed), listening on `listen`.
+    pub async fn start_in(dir: &Path, listen: &str, extra: &[&str]) -> Self {
+        let db = dir.join("naano.db");
+        let table = dir.join("ip-companies.csv");
+        std::fs::write(&table, IP_TABLE).unwrap();
+        let mut child = Command::new(server_binary())
+            .args(["--listen", listen, "--trust-proxy", "--database-url"])
+            .arg(&db)
+            .arg("--ip-companies")
+            .arg(&table)
+            .args(extra)
+            .env("NAANO_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("RUST_LOG", "warn")
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let base = loop {
+            let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+                .await
+                .expect("naano-server did not start in time")
+                .unwrap()
+                .expect("naano-server exited before listening");
+            if let Some(base) = line.strip_prefix("naano-server listening on ") {
+                break base.to_owned();
+            }
+        };
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self {
+            base,
+            db,
+            child,
+            dir: dir.to_owned(),
+            _tmp: None,
+        }
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.base.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    /// The folder holding its database (to restart on the same file).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Graceful stop (SIGTERM); waits for the exit.
+    pub async fn stop(mut self) -> Option<tempfile::TempDir> {
+        let pid = self.child.id().unwrap().to_string();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(status.success(), "naano-server exited with {status}");
+        self._tmp.take()
+    }
+
+    fn http() -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// An admin call; returns status and JSON body.
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = Self::http()
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.unwrap();
+        (
+            resp.status().as_u16(),
+            resp.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    /// GET under the admin API, asserting 200.
+    pub async fn admin_get(&self, path: &str) -> Value {
+        let (status, body) = self.admin(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// A creator and a link to `destination`; returns the slug.
+    pub async fn link_to(&self, destination: &str) -> String {
+        let (_, creator) = self
+            .admin(
+                reqwest::Method::POST,
+                "/api/admin/creators",
+                Some(json!({ "name": "Test Creator" })),
+            )
+            .await;
+        let (status, link) = self
+            .admin(
+                reqwest::Method::POST,
+                "/api/admin/links",
+                Some(json!({ "creator_id": creator["id"], "destination_url": destination })),
+            )
+            .await;
+        assert_eq!(status, 201, "{link}");
+        link["slug"].as_str().unwrap().to_owned()
+    }
+
+    /// Follows `/c/{slug}` from `ip`; returns the redirect's `Location`.
+    pub async fn click_location(&self, slug: &str, ip: &str) -> String {
+        let resp = Self::http()
+            .get(format!("{}/c/{slug}", self.base))
+            .header("x-forwarded-for", ip)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 302);
+        resp.headers()["location"].to_str().unwrap().to_owned()
+    }
+
+    /// Clicks from `ip` and waits until enrichment settled; returns the session id.
+    pub async fn session(&self, slug: &str, ip: &str) -> String {
+        let session = self.pending_session(slug, ip).await;
+        self.wait_inference(&session, &["inferred", "no_company"])
+            .await;
+        session
+    }
+
+    /// Clicks from `ip` without waiting for enrichment; returns the session id.
+    pub async fn pending_session(&self, slug: &str, ip: &str) -> String {
+        session_in(&self.click_location(slug, ip).await).unwrap()
+    }
+
+    /// The session's inference record.
+    pub async fn inference(&self, session: &str) -> Value {
+        self.admin_get(&format!("/api/admin/inferences?session_id={session}"))
+            .await["data"][0]
+            .clone()
+    }
+
+    /// Waits until the session's inference has one of the `wanted` statuses.
+    pub async fn wait_inference(&self, session: &str, wanted: &[&str]) -> Value {
+        for _ in 0..1000 {
+            let inference = self.inference(session).await;
+            if wanted.iter().any(|w| inference["status"] == *w) {
+                return inference;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("inference of {session} never reached {wanted:?}");
+    }
+
+    /// Settles a session's inference through the admin API.
+    pub async fn set_inference(&self, session: &str, company: &str) -> Value {
+        let (status, body) = self
+            .admin(
+                reqwest::Method::PUT,
+                &format!("/api/admin/sessions/{session}/inference"),
+                Some(json!({ "company": company, "confidence": 0.9 })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Leads with this email (0 or 1).
+    pub async fn leads(&self, email: &str) -> Vec<Value> {
+        self.admin_get(&format!("/api/admin/leads?email={email}"))
+            .await["data"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// A count straight from the SQLite file.
+    pub async fn count(&self, sql: &str) -> i64 {
+        let url = format!("sqlite://{}?mode=ro", self.db.display());
+        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+    }
+}
+
+/// The `naano_session` query parameter of a URL.
+pub fn session_in(url: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    url.query_pairs()
+        .find(|(k, _)| k == "naano_session")
+        .map(|(_, v)| v.into_owned())
+}
+
+/// A port that was free a moment ago (for a server started later on a known port).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
