@@ -85,10 +85,9 @@ pub(super) async fn deliver(
                     return Err(error);
                 }
                 let backoff = config.retry.transient_backoff(transient_attempts);
-                let delay = match retry_after {
-                    Some(server) => server.min(config.retry.transient_max).max(backoff),
-                    None => backoff,
-                };
+                // The server knows best when it can take the request again; the event's
+                // deadline (checked below) still bounds the wait.
+                let delay = retry_after.map_or(backoff, |server| server.max(backoff));
                 (delay, error)
             }
         };

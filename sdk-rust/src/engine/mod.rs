@@ -57,11 +57,27 @@ pub(crate) struct Shared {
     pending: Mutex<BTreeSet<u64>>,
     finished: Condvar,
     finished_async: Notify,
+    /// Random bits of event ids. Seeded from the OS when the engine starts, so a forked
+    /// child (which gets an engine of its own) never repeats its parent's ids; a
+    /// process-wide thread RNG would be copied by fork() and produce the same ids.
+    id_rng: Mutex<fastrand::Rng>,
 }
 
 impl Shared {
     fn new(config: &Config) -> Self {
+        let mut seed = [0u8; 8];
+        let seed = match getrandom::fill(&mut seed) {
+            Ok(()) => u64::from_le_bytes(seed),
+            // No OS randomness: time and pid still differ between parent and child.
+            Err(_) => {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64)
+                    ^ u64::from(std::process::id())
+            }
+        };
         Self {
+            id_rng: Mutex::new(fastrand::Rng::with_seed(seed)),
             counters: Counters::default(),
             failures: FailureLog::new(config.failure_log_capacity),
             next_seq: AtomicU64::new(0),
@@ -78,6 +94,23 @@ impl Shared {
             .lock()
             .map(|p| p.range(..target).next().is_none())
             .unwrap_or(true)
+    }
+
+    /// A UUIDv7 event id: time-ordered, with 74 random bits from this engine's RNG.
+    fn new_event_id(&self) -> String {
+        let random = self
+            .id_rng
+            .lock()
+            .map(|mut rng| rng.u128(..))
+            .unwrap_or_else(|_| fastrand::u128(..));
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let mut bits = [0u8; 10];
+        bits.copy_from_slice(&random.to_le_bytes()[..10]);
+        uuid::Builder::from_unix_timestamp_millis(millis, &bits)
+            .into_uuid()
+            .to_string()
     }
 
     fn finish(&self, seq: u64) {
@@ -133,7 +166,7 @@ impl Engine {
             pending.insert(seq);
         }
         shared.counters.queued.fetch_add(1, Ordering::Relaxed);
-        let id = uuid::Uuid::now_v7().to_string();
+        let id = shared.new_event_id();
         let deadline = Instant::now() + self.config.retry.event_deadline;
         let event = Event {
             id: id.clone(),
