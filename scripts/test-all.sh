@@ -10,7 +10,12 @@ step "Rust: format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
-step "Rust: unit and integration tests (real server, real HTTP, real SQLite files)"
+step "Rust: docs build without warnings"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet -p naano -p naano-core --all-features
+
+step "Rust: unit and integration tests (real server binary, real HTTP, real SQLite files)"
+# The SDK and example tests start target/debug/naano-server.
+cargo build --quiet -p naano-server
 cargo test --workspace
 
 step "JavaScript: the landing-page script (node's test runner)"

@@ -140,6 +140,19 @@ async fn connection_loop(
     Ok(out)
 }
 
+/// One request on a fresh connection; the answer's body and headers.
+pub async fn one_request_with_headers(
+    addr: &str,
+    req: Request<Full<Bytes>>,
+) -> Result<(Bytes, HeaderMap), Box<dyn std::error::Error>> {
+    let stream = TcpStream::connect(addr).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let resp = sender.send_request(req).await?;
+    let headers = resp.headers().clone();
+    Ok((resp.into_body().collect().await?.to_bytes(), headers))
+}
+
 /// One request on a fresh connection; the body of the answer.
 pub async fn one_request(
     addr: &str,

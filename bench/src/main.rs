@@ -7,6 +7,7 @@
 //! a fixed time with a fixed number of keep-alive connections. It stops by itself.
 
 mod load;
+mod sdk;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -43,6 +44,18 @@ enum Cmd {
         #[arg(long, default_value_t = 64)]
         connections: usize,
     },
+    /// Caller-side cost of the Rust SDK's `track_signup` and its delivery throughput.
+    Sdk {
+        /// The naano-server binary to deliver to (build it with --release).
+        #[arg(long, default_value = "target/release/naano-server")]
+        server_bin: PathBuf,
+        /// Timed `track_signup` calls per case.
+        #[arg(long, default_value_t = 200_000)]
+        calls: usize,
+        /// Signups delivered for the throughput figure.
+        #[arg(long, default_value_t = 20_000)]
+        delivered: usize,
+    },
     /// Serve the bare endpoints (used by `run`).
     Bare,
 }
@@ -50,6 +63,29 @@ enum Cmd {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     match Cli::parse().command {
         Cmd::Bare => bare_server(),
+        Cmd::Sdk {
+            server_bin,
+            calls,
+            delivered,
+        } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let (_server, base, sessions) =
+                rt.block_on(server_with_sessions(server_bin, 20_000))?;
+            // A port with nothing listening: the server-down case.
+            let down = std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port();
+            sdk::run(
+                &format!("http://{base}"),
+                &format!("http://127.0.0.1:{down}"),
+                &sessions,
+                calls,
+                delivered,
+            );
+            Ok(())
+        }
         Cmd::Run {
             server_bin,
             seconds,
@@ -131,6 +167,53 @@ async fn admin_post(
         .body(Full::new(Bytes::from(body.to_string())))?;
     let body = load::one_request(addr, req).await?;
     Ok(serde_json::from_slice(&body)?)
+}
+
+/// A naano-server on a fresh file with `n` click sessions (settled before returning).
+async fn server_with_sessions(
+    server_bin: PathBuf,
+    n: usize,
+) -> Result<((Child, tempfile::TempDir), String, Vec<String>), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let mut cmd = Command::new(&server_bin);
+    cmd.args(["--listen", "127.0.0.1:0", "--database-url"])
+        .arg(dir.path().join("sdk.db"))
+        .env("NAANO_ADMIN_TOKEN", "bench")
+        .env("RUST_LOG", "warn");
+    let (child, addr) = spawn_and_wait(cmd).await?;
+    let creator = admin_post(
+        &addr,
+        "/api/admin/creators",
+        serde_json::json!({ "name": "Bench" }),
+    )
+    .await?;
+    admin_post(
+        &addr,
+        "/api/admin/links",
+        serde_json::json!({ "creator_id": creator["id"], "destination_url": "https://saas.example/", "slug": "sdk" }),
+    )
+    .await?;
+    let mut sessions = Vec::with_capacity(n);
+    while sessions.len() < n {
+        let req = Request::builder()
+            .uri(format!("http://{addr}/c/sdk"))
+            .header("host", &addr)
+            .body(Full::new(Bytes::new()))?;
+        let (_, headers) = load::one_request_with_headers(&addr, req).await?;
+        let location = headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .ok_or("no location")?;
+        sessions.push(
+            location
+                .split("naano_session=")
+                .nth(1)
+                .ok_or("no session")?
+                .to_owned(),
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    Ok(((child, dir), addr, sessions))
 }
 
 fn signup_body(session: &str, i: usize) -> Bytes {
