@@ -3,16 +3,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 const BIN: &str = env!("CARGO_BIN_EXE_naano-server");
-const TOKEN: &str = "bin-test-token";
+const TOKEN: &str = naano_testkit::ADMIN_TOKEN;
 
 struct Proc {
     child: Child,
@@ -23,42 +21,13 @@ struct Proc {
 impl Proc {
     /// Starts the binary on 127.0.0.1:0 and waits for its "listening" line.
     async fn spawn(db: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(BIN)
-            .args(["--listen", "127.0.0.1:0", "--database-url"])
-            .arg(db)
-            .args(extra)
-            .env("NAANO_ADMIN_TOKEN", TOKEN)
-            .env("RUST_LOG", "warn")
-            .env_remove("DATABASE_URL")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut stdout = Vec::new();
-        let base = loop {
-            let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-                .await
-                .expect("server did not start in time")
-                .unwrap()
-                .expect("server exited before listening");
-            stdout.push(line.clone());
-            if let Some(addr) = line.strip_prefix("naano-server listening on ") {
-                break addr.to_owned();
-            }
-        };
-        // Keep reading so the demo text is captured and the pipe never fills.
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                let _ = tx.send(line);
-            }
-        });
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        while let Ok(line) = rx.try_recv() {
-            stdout.push(line);
-        }
+        let mut args: Vec<std::ffi::OsString> = ["--listen", "127.0.0.1:0", "--database-url"]
+            .iter()
+            .map(Into::into)
+            .collect();
+        args.push(db.into());
+        args.extend(extra.iter().map(Into::into));
+        let (child, base, stdout) = naano_testkit::spawn_server(Path::new(BIN), &args).await;
         Self {
             child,
             base,

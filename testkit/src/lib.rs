@@ -40,6 +40,49 @@ pub fn server_binary() -> PathBuf {
     path
 }
 
+/// Starts `binary` with `args` (admin token set, `DATABASE_URL` cleared) and waits for its
+/// "listening on" line. Returns the child, the base URL and the stdout lines printed up to
+/// shortly after it (the demo instructions, for example); stdout keeps being drained.
+pub async fn spawn_server(
+    binary: &Path,
+    args: &[std::ffi::OsString],
+) -> (Child, String, Vec<String>) {
+    let mut child = Command::new(binary)
+        .args(args)
+        .env("NAANO_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("RUST_LOG", "warn")
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut stdout = Vec::new();
+    let base = loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("naano-server did not start in time")
+            .unwrap()
+            .expect("naano-server exited before listening");
+        stdout.push(line.clone());
+        if let Some(base) = line.strip_prefix("naano-server listening on ") {
+            break base.to_owned();
+        }
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = tx.send(line);
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    while let Ok(line) = rx.try_recv() {
+        stdout.push(line);
+    }
+    (child, base, stdout)
+}
+
 /// A running `naano-server` process.
 #[derive(Debug)]
 pub struct ServerProcess {
@@ -67,32 +110,16 @@ impl ServerProcess {
         let db = dir.join("naano.db");
         let table = dir.join("ip-companies.csv");
         std::fs::write(&table, IP_TABLE).unwrap();
-        let mut child = Command::new(server_binary())
-            .args(["--listen", listen, "--trust-proxy", "--database-url"])
-            .arg(&db)
-            .arg("--ip-companies")
-            .arg(&table)
-            .args(extra)
-            .env("NAANO_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("RUST_LOG", "warn")
-            .env_remove("DATABASE_URL")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let base = loop {
-            let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-                .await
-                .expect("naano-server did not start in time")
-                .unwrap()
-                .expect("naano-server exited before listening");
-            if let Some(base) = line.strip_prefix("naano-server listening on ") {
-                break base.to_owned();
-            }
-        };
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let mut args: Vec<std::ffi::OsString> =
+            ["--listen", listen, "--trust-proxy", "--database-url"]
+                .iter()
+                .map(Into::into)
+                .collect();
+        args.push(db.clone().into());
+        args.push("--ip-companies".into());
+        args.push(table.into());
+        args.extend(extra.iter().map(Into::into));
+        let (child, base, _) = spawn_server(&server_binary(), &args).await;
         Self {
             base,
             db,
