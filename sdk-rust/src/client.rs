@@ -75,10 +75,25 @@ impl Client {
         &self,
         signup: SignupRequest,
     ) -> Result<SignupOutcome, TrackError> {
-        let valid = signup.validate()?;
         let (reply, answer) = oneshot::channel();
-        self.engine()?.enqueue(valid, Some(reply))?;
+        self.track_signup_then(signup, move |result| {
+            let _ = reply.send(result);
+        })?;
         answer.await.unwrap_or(Err(TrackError::ShutDown))
+    }
+
+    /// Like [`Client::track_signup`], and `on_done` receives the final result.
+    ///
+    /// `on_done` runs once, on the engine thread: it must be quick and must not call into
+    /// a host language (a binding pushes the result into a channel its own side drains).
+    /// It is not called when validation or queueing fails; that error is returned here.
+    pub fn track_signup_then(
+        &self,
+        signup: SignupRequest,
+        on_done: impl FnOnce(Result<SignupOutcome, TrackError>) + Send + Sync + 'static,
+    ) -> Result<String, TrackError> {
+        let valid = signup.validate()?;
+        self.engine()?.enqueue(valid, Some(Box::new(on_done)))
     }
 
     /// Waits until every event queued so far is delivered or given up, for at most

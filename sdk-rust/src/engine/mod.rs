@@ -18,10 +18,11 @@ use crate::config::Config;
 use crate::error::{SignupOutcome, TrackError};
 use crate::stats::{Counters, Failure, FailureLog};
 
-type Reply = oneshot::Sender<Result<SignupOutcome, TrackError>>;
+/// Called once, on the engine thread, with the event's final result. Must be quick and
+/// must not call into a host language (bindings push into a channel of their own).
+pub(crate) type Reply = Box<dyn FnOnce(Result<SignupOutcome, TrackError>) + Send + Sync + 'static>;
 
 /// One signup to deliver.
-#[derive(Debug)]
 pub(crate) struct Event {
     /// UUIDv7, sent as `Idempotency-Key` on every attempt.
     pub id: String,
@@ -34,7 +35,6 @@ pub(crate) struct Event {
     pub reply: Option<Reply>,
 }
 
-#[derive(Debug)]
 enum Msg {
     Event(Event),
     /// Answer `true` once every event accepted before `target` has finished.
@@ -121,6 +121,15 @@ impl Shared {
         self.counters.queued.fetch_sub(1, Ordering::Relaxed);
         self.finished.notify_all();
         self.finished_async.notify_waiters();
+    }
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Event")
+            .field("id", &self.id)
+            .field("seq", &self.seq)
+            .finish_non_exhaustive()
     }
 }
 
@@ -326,7 +335,7 @@ async fn deliver_event(
         }
     }
     if let Some(reply) = event.reply.take() {
-        let _ = reply.send(result);
+        reply(result);
     }
     shared.finish(event.seq);
 }
