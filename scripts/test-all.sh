@@ -16,7 +16,18 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet -p naano -p naano-core --
 step "Rust: unit and integration tests (real server binary, real HTTP, real SQLite files)"
 # The SDK and example tests start target/debug/naano-server.
 cargo build --quiet -p naano-server
-cargo test --workspace
+cargo test --workspace --exclude naano-python
+
+step "Python: build the naano package (maturin, via pip) into a virtualenv, with the test tools"
+VENV="${NAANO_VENV:-.venv}"
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/pip" install --quiet --upgrade pip
+# A dev-profile build reuses the Rust artifacts the tests above just compiled.
+MATURIN_PEP517_ARGS="--profile dev" "$VENV/bin/pip" install --quiet --force-reinstall --no-deps ./sdk-python
+"$VENV/bin/pip" install --quiet "pytest>=8" "flask>=2.3" "django>=4.2" "gunicorn>=21" "mypy>=1.8"
+
+step "Python: API, Flask, Django, fork/gunicorn, threads, asyncio and stub tests (pytest)"
+"$VENV/bin/python" -m pytest -q sdk-python/tests
 
 step "JavaScript: the landing-page script (node's test runner)"
 node --test server/tests/js/

@@ -141,8 +141,9 @@ impl Client {
             .unwrap_or_default()
     }
 
-    /// Removes and returns the failures recorded since the last call (at most the
-    /// configured capacity, newest kept). Bindings drain this from their own side to feed
+    /// Removes and returns the failures of fire-and-forget events (those of
+    /// [`Client::track_signup`]; an awaited call gets its error directly) recorded since the
+    /// last call, at most the configured capacity, newest kept. Bindings drain this from their own side to feed
     /// a logger or an error callback; the engine never calls back into the host.
     pub fn take_failures(&self) -> Vec<Failure> {
         self.current_engine()

@@ -63,11 +63,20 @@ async fn upgraded_mismatch_and_session_not_found() {
         .track_signup_and_wait(SignupRequest::new("naano_session_nope", "x@y.io", "X"))
         .await;
     assert_eq!(missing, Err(TrackError::SessionNotFound));
+    assert!(
+        naano.take_failures().is_empty(),
+        "an awaited failure went to its caller only"
+    );
+    naano
+        .track_signup(SignupRequest::new("naano_session_gone", "x@y.io", "X"))
+        .unwrap();
+    assert!(naano.flush(Duration::from_secs(10)).await);
     let stats = naano.stats();
-    assert_eq!((stats.sent, stats.failed, stats.queued), (2, 1, 0));
+    assert_eq!((stats.sent, stats.failed, stats.queued), (2, 2, 0));
     let failures = naano.take_failures();
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0].error, TrackError::SessionNotFound);
+    assert_eq!(failures[0].session_id, "naano_session_gone");
     assert!(naano.take_failures().is_empty(), "the log was drained");
     server.stop().await;
 }

@@ -2,7 +2,28 @@
 
 from typing import Dict, List, Optional, Tuple, Union
 
+from typing import final
+
 __version__: str
+__all__ = [
+    "Client",
+    "SignupResult",
+    "Failure",
+    "RetryConfig",
+    "session_id_from_cookie_header",
+    "is_valid_session_id",
+    "should_replace_session",
+    "NaanoError",
+    "ValidationError",
+    "SessionNotFound",
+    "InferencePending",
+    "HTTPError",
+    "TransportError",
+    "RequestTimeout",
+    "QueueFull",
+    "ShutDown",
+    "__version__",
+]
 
 class NaanoError(Exception): ...
 class ValidationError(NaanoError, ValueError): ...
@@ -18,6 +39,7 @@ class RequestTimeout(NaanoError): ...
 class QueueFull(NaanoError): ...
 class ShutDown(NaanoError): ...
 
+@final
 class SignupResult:
     @property
     def action(self) -> str: ...
@@ -32,6 +54,7 @@ class SignupResult:
     @property
     def company_inference_id(self) -> str: ...
 
+@final
 class Failure:
     @property
     def event_id(self) -> str: ...
@@ -48,6 +71,7 @@ class Failure:
     @property
     def at(self) -> float: ...
 
+@final
 class RetryConfig:
     def __new__(
         cls,
@@ -69,6 +93,7 @@ class RetryConfig:
     @property
     def event_deadline(self) -> float: ...
 
+@final
 class Client:
     def __new__(
         cls,

@@ -326,13 +326,16 @@ async fn deliver_event(
         Err(error) => {
             shared.counters.failed.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(event_id = %event.id, %error, "naano: signup not delivered");
-            shared.failures.push(Failure {
-                event_id: event.id.clone(),
-                session_id: event.signup.session_id.clone(),
-                error: error.clone(),
-                at: SystemTime::now(),
-            });
         }
+    }
+    // A waiting caller receives its error directly; the log is for events nobody awaits.
+    if let (Err(error), None) = (&result, &event.reply) {
+        shared.failures.push(Failure {
+            event_id: event.id.clone(),
+            session_id: event.signup.session_id.clone(),
+            error: error.clone(),
+            at: SystemTime::now(),
+        });
     }
     if let Some(reply) = event.reply.take() {
         reply(result);
