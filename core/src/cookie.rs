@@ -22,9 +22,35 @@ pub fn session_id_from_cookie_header(header: &str) -> Option<String> {
         .find(|value| is_valid_session_id(value))
 }
 
+/// How long the first-party session cookie lives: 90 days.
+pub const SESSION_MAX_AGE_SECS: i64 = 90 * 24 * 60 * 60;
+
+/// The `Set-Cookie` value that persists `session_id` as the first-party session cookie:
+/// 90 days, `Path=/`, `HttpOnly`, `SameSite=Lax`, and `Secure` when the site is served
+/// over https. Every SDK's server-side cookie helper sets exactly this.
+pub fn session_set_cookie(session_id: &str, secure: bool) -> String {
+    cookie::Cookie::build((SESSION_COOKIE, session_id))
+        .path("/")
+        .max_age(cookie::time::Duration::seconds(SESSION_MAX_AGE_SECS))
+        .http_only(true)
+        .same_site(cookie::SameSite::Lax)
+        .secure(secure)
+        .build()
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_cookie_value() {
+        assert_eq!(
+            session_set_cookie("naano_session_x", false),
+            "naano_session=naano_session_x; HttpOnly; SameSite=Lax; Path=/; Max-Age=7776000"
+        );
+        assert!(session_set_cookie("naano_session_x", true).contains("; Secure"));
+    }
 
     #[test]
     fn table() {

@@ -16,7 +16,10 @@ pub mod validate;
 pub use company::{
     companies_match, email_domain, is_free_mail_domain, normalize_company, Inferred,
 };
-pub use cookie::{session_id_from_cookie_header, SESSION_COOKIE, SESSION_QUERY_PARAM};
+pub use cookie::{
+    session_id_from_cookie_header, session_set_cookie, SESSION_COOKIE, SESSION_MAX_AGE_SECS,
+    SESSION_QUERY_PARAM,
+};
 pub use error::{ErrorBody, ErrorCode};
 pub use retry::{classify, Disposition};
 pub use session::{

@@ -7,13 +7,11 @@ use axum::extract::FromRequestParts;
 use http::header::{COOKIE, SET_COOKIE};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Request, Response};
+pub use naano_core::SESSION_MAX_AGE_SECS;
 use naano_core::{
-    is_valid_session_id, session_id_from_cookie_header, should_replace_session, SESSION_COOKIE,
+    is_valid_session_id, session_id_from_cookie_header, session_set_cookie, should_replace_session,
     SESSION_QUERY_PARAM,
 };
-
-/// How long the first-party session cookie lives: 90 days.
-pub const SESSION_MAX_AGE_SECS: i64 = 90 * 24 * 60 * 60;
 
 /// The Naano session of this request: the `naano_session` cookie, else a
 /// `?naano_session=` query parameter (a signup on the landing request itself), else `None`.
@@ -145,12 +143,5 @@ fn is_https<B>(request: &Request<B>) -> bool {
 }
 
 fn session_cookie(session: String, secure: bool) -> Option<HeaderValue> {
-    let cookie = cookie::Cookie::build((SESSION_COOKIE, session))
-        .path("/")
-        .max_age(cookie::time::Duration::seconds(SESSION_MAX_AGE_SECS))
-        .http_only(true)
-        .same_site(cookie::SameSite::Lax)
-        .secure(secure)
-        .build();
-    HeaderValue::from_str(&cookie.to_string()).ok()
+    HeaderValue::from_str(&session_set_cookie(&session, secure)).ok()
 }

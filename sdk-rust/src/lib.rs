@@ -85,7 +85,7 @@ pub use client::{Client, ClientBuilder};
 pub use config::{RetryPolicy, DEFAULT_BASE_URL};
 pub use error::{SignupOutcome, TrackError};
 pub use naano_core::{
-    is_valid_session_id, session_id_from_cookie_header, should_replace_session, ErrorCode,
-    SignupRequest, ValidationError, SESSION_COOKIE, SESSION_QUERY_PARAM,
+    is_valid_session_id, session_id_from_cookie_header, session_set_cookie, should_replace_session,
+    ErrorCode, SignupRequest, ValidationError, SESSION_COOKIE, SESSION_QUERY_PARAM,
 };
 pub use stats::{Failure, Stats};
