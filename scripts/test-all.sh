@@ -16,7 +16,8 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet -p naano -p naano-core --
 step "Rust: unit and integration tests (real server binary, real HTTP, real SQLite files)"
 # The SDK and example tests start target/debug/naano-server.
 cargo build --quiet -p naano-server
-cargo test --workspace --exclude naano-python
+# The Python and Node addons are cdylibs for their hosts; their own suites test them below.
+cargo test --workspace --exclude naano-python --exclude naano-node
 
 step "Python: build the naano package (maturin, via pip) into a virtualenv, with the test tools"
 VENV="${NAANO_VENV:-.venv}"
@@ -28,6 +29,13 @@ MATURIN_PEP517_ARGS="--profile dev" "$VENV/bin/pip" install --quiet --force-rein
 
 step "Python: API, Flask, Django, fork/gunicorn, threads, asyncio and stub tests (pytest)"
 "$VENV/bin/python" -m pytest -q sdk-python/tests
+
+step "Node: build the native addon (napi-rs) and the examples' dependencies"
+(cd sdk-node && npm install --no-audit --no-fund --loglevel=error && npm run --silent build:debug)
+(cd examples/express-app && npm install --no-audit --no-fund --loglevel=error)
+
+step "Node: API, Express, Next.js, process lifetime, event loop and TypeScript tests (node --test)"
+(cd sdk-node && node --test __test__/)
 
 step "JavaScript: the landing-page script (node's test runner)"
 node --test server/tests/js/
