@@ -110,3 +110,50 @@ test('Next.js middleware helper sets the cookie on the response', async () => {
   const none = withNaanoSession(new Request('https://saas.example/'), new Response(null))
   assert.equal(none.headers.get('set-cookie'), null)
 })
+
+test('Express: the signup handler answers normally with Naano down or stalled', async () => {
+  const { createServer } = await import('node:net')
+  const held = []
+  const stalled = createServer((socket) => held.push(socket))
+  await new Promise((resolve) => stalled.listen(0, '127.0.0.1', resolve))
+  const downPort = await new Promise((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address()
+      probe.close(() => resolve(port))
+    })
+  })
+  const unhandled = []
+  const onUnhandled = (err) => unhandled.push(err)
+  process.on('unhandledRejection', onUnhandled)
+  const { createApp } = require(join(EXAMPLES, 'express-app', 'app.js'))
+  try {
+    for (const baseUrl of [`http://127.0.0.1:${downPort}`, `http://127.0.0.1:${stalled.address().port}`]) {
+      const naano = new Naano({ baseUrl, timeoutMs: 200 })
+      const web = await new Promise((resolve) => {
+        const s = createApp(naano).listen(0, '127.0.0.1', () => resolve(s))
+      })
+      try {
+        for (let i = 0; i < 20; i++) {
+          const res = await fetch(`http://127.0.0.1:${web.address().port}/signup`, {
+            method: 'POST',
+            redirect: 'manual',
+            headers: { cookie: 'naano_session=naano_session_whatever', 'content-type': 'application/x-www-form-urlencoded' },
+            body: new URLSearchParams({ email: `d${i}@acme.com`, company: 'Acme' }),
+          })
+          assert.equal(res.status, 303)
+        }
+        const stats = naano.stats()
+        assert.equal(stats.queued + stats.failed, 20)
+        assert.equal(await naano.flush(100), false, 'still retrying; flush keeps to its bound')
+        await naano.shutdown(0)
+      } finally {
+        web.close()
+      }
+    }
+    assert.deepEqual(unhandled, [])
+  } finally {
+    process.off('unhandledRejection', onUnhandled)
+    held.forEach((s) => s.destroy())
+    stalled.close()
+  }
+})
