@@ -109,12 +109,15 @@ class Naano {
    * input; never throws or rejects for network trouble, a full queue or a shut-down client. */
   trackSignup(fields) {
     const input = toInput(fields)
+    let eventId
     try {
-      this._native.trackSignup(input)
+      eventId = this._native.trackSignup(input)
     } catch (e) {
-      const err = fromNative(e)
-      if (err instanceof NaanoValidationError) throw err
-      this._report({ eventId: '', sessionId: input.sessionId, kind: err.kind, message: err.message, status: null, code: null, at: Date.now() })
+      throw fromNative(e) // only invalid input throws
+    }
+    if (eventId === null) {
+      // Not queued (full queue or shut down): counted in stats().dropped; reported cheaply.
+      if (this._onError) this._report({ eventId: '', sessionId: input.sessionId, kind: 'not_queued', message: 'signup not queued (queue full or client shut down)', status: null, code: null, at: Date.now() })
       return
     }
     this._exitFlushed = false

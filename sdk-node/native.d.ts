@@ -87,8 +87,14 @@ export declare class NativeClient {
   constructor(options?: NativeOptions | undefined | null)
   /** The server this client sends to. */
   get baseUrl(): string
-  /** Validates and queues; returns the event id. Never waits on the network. */
-  trackSignup(input: SignupInput): string
+  /**
+   * Validates and queues; returns the event id, or `null` when the event could not be
+   * queued (queue full, client shut down; counted in the stats). Throws only for invalid
+   * input. Never waits on the network. Not queueing is an expected outcome under load,
+   * so it is a return value: building an exception per dropped call would cost more
+   * than the call itself.
+   */
+  trackSignup(input: SignupInput): string | null
   /** Delivers with retries; resolves with the outcome or rejects with a JSON-coded error. */
   trackSignupAndWait(input: SignupInput): Promise<NativeOutcome>
   /**

@@ -28,7 +28,7 @@ function measure(n, call) {
   for (let i = 0; i < n; i++) {
     const t = process.hrtime.bigint()
     call(i)
-    costs[i] = process.hrtime.bigint() - t
+    costs[i] = Number(process.hrtime.bigint() - t)
   }
   return stats(costs)
 }

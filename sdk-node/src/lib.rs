@@ -231,10 +231,18 @@ impl NativeClient {
         self.client.base_url().to_owned()
     }
 
-    /// Validates and queues; returns the event id. Never waits on the network.
+    /// Validates and queues; returns the event id, or `null` when the event could not be
+    /// queued (queue full, client shut down; counted in the stats). Throws only for invalid
+    /// input. Never waits on the network. Not queueing is an expected outcome under load,
+    /// so it is a return value: building an exception per dropped call would cost more
+    /// than the call itself.
     #[napi]
-    pub fn track_signup(&self, input: SignupInput) -> Result<String> {
-        self.client.track_signup(request(input)).map_err(to_napi)
+    pub fn track_signup(&self, input: SignupInput) -> Result<Option<String>> {
+        match self.client.track_signup(request(input)) {
+            Ok(id) => Ok(Some(id)),
+            Err(TrackError::QueueFull | TrackError::ShutDown) => Ok(None),
+            Err(err) => Err(to_napi(err)),
+        }
     }
 
     /// Delivers with retries; resolves with the outcome or rejects with a JSON-coded error.
