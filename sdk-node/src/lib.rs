@@ -105,23 +105,13 @@ fn ms(value: u32) -> Duration {
     Duration::from_millis(u64::from(value))
 }
 
-fn error_parts(err: &TrackError) -> (&'static str, Option<u16>, Option<&'static str>) {
-    match err {
-        TrackError::Invalid(_) => ("validation_failed", None, Some("validation_failed")),
-        TrackError::SessionNotFound => ("session_not_found", Some(404), Some("session_not_found")),
-        TrackError::InferencePending => ("inference_pending", Some(404), Some("inference_pending")),
-        TrackError::Http { status, code } => ("http", Some(*status), code.map(|c| c.as_str())),
-        TrackError::Transport(_) => ("transport", None, None),
-        TrackError::Timeout => ("timeout", None, None),
-        TrackError::QueueFull => ("queue_full", None, None),
-        TrackError::ShutDown => ("shut_down", None, None),
-        _ => ("other", None, None),
-    }
-}
-
 fn to_napi(err: TrackError) -> Error {
-    let (kind, status, code) = error_parts(&err);
-    let detail = serde_json::json!({ "kind": kind, "message": err.to_string(), "status": status, "code": code });
+    let detail = serde_json::json!({
+        "kind": err.kind(),
+        "message": err.to_string(),
+        "status": err.status(),
+        "code": err.code().map(|c| c.as_str()),
+    });
     Error::new(Status::GenericFailure, detail.to_string())
 }
 
@@ -137,32 +127,13 @@ fn request(input: SignupInput) -> SignupRequest {
 }
 
 fn outcome(result: SignupOutcome) -> NativeOutcome {
-    match result {
-        SignupOutcome::Upgraded {
-            company,
-            lead_id,
-            company_inference_id,
-        } => NativeOutcome {
-            action: "upgraded".into(),
-            company,
-            old_company: None,
-            new_company: None,
-            lead_id,
-            company_inference_id,
-        },
-        SignupOutcome::MismatchHandled {
-            old_company,
-            new_company,
-            lead_id,
-            company_inference_id,
-        } => NativeOutcome {
-            action: "mismatch_handled".into(),
-            company: new_company.clone(),
-            old_company: Some(old_company),
-            new_company: Some(new_company),
-            lead_id,
-            company_inference_id,
-        },
+    NativeOutcome {
+        action: result.action().to_owned(),
+        company: result.company().to_owned(),
+        old_company: result.old_company().map(str::to_owned),
+        new_company: result.old_company().map(|_| result.company().to_owned()),
+        lead_id: result.lead_id().to_owned(),
+        company_inference_id: result.company_inference_id().to_owned(),
     }
 }
 
@@ -304,20 +275,17 @@ impl NativeClient {
         self.client
             .take_failures()
             .into_iter()
-            .map(|f| {
-                let (kind, status, code) = error_parts(&f.error);
-                NativeFailure {
-                    event_id: f.event_id,
-                    session_id: f.session_id,
-                    kind: kind.into(),
-                    message: f.error.to_string(),
-                    status: status.map(u32::from),
-                    code: code.map(str::to_owned),
-                    at: f
-                        .at
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0.0, |d| d.as_millis() as f64),
-                }
+            .map(|f| NativeFailure {
+                event_id: f.event_id,
+                session_id: f.session_id,
+                kind: f.error.kind().into(),
+                message: f.error.to_string(),
+                status: f.error.status().map(u32::from),
+                code: f.error.code().map(|c| c.as_str().to_owned()),
+                at: f
+                    .at
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_millis() as f64),
             })
             .collect()
     }

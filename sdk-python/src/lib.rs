@@ -141,32 +141,13 @@ impl SignupResult {
 
 impl From<SignupOutcome> for SignupResult {
     fn from(outcome: SignupOutcome) -> Self {
-        match outcome {
-            SignupOutcome::Upgraded {
-                company,
-                lead_id,
-                company_inference_id,
-            } => Self {
-                action: "upgraded",
-                company,
-                old_company: None,
-                new_company: None,
-                lead_id,
-                company_inference_id,
-            },
-            SignupOutcome::MismatchHandled {
-                old_company,
-                new_company,
-                lead_id,
-                company_inference_id,
-            } => Self {
-                action: "mismatch_handled",
-                company: new_company.clone(),
-                old_company: Some(old_company),
-                new_company: Some(new_company),
-                lead_id,
-                company_inference_id,
-            },
+        Self {
+            action: outcome.action(),
+            company: outcome.company().to_owned(),
+            old_company: outcome.old_company().map(str::to_owned),
+            new_company: outcome.old_company().map(|_| outcome.company().to_owned()),
+            lead_id: outcome.lead_id().to_owned(),
+            company_inference_id: outcome.company_inference_id().to_owned(),
         }
     }
 }
@@ -196,20 +177,6 @@ impl Failure {
             "Failure(kind={:?}, session_id={:?}, message={:?})",
             self.kind, self.session_id, self.message
         )
-    }
-}
-
-fn failure_kind(err: &TrackError) -> (&'static str, Option<u16>, Option<&'static str>) {
-    match err {
-        TrackError::Invalid(_) => ("invalid", None, None),
-        TrackError::SessionNotFound => ("session_not_found", Some(404), Some("session_not_found")),
-        TrackError::InferencePending => ("inference_pending", Some(404), Some("inference_pending")),
-        TrackError::Http { status, code } => ("http", Some(*status), code.map(|c| c.as_str())),
-        TrackError::Transport(_) => ("transport", None, None),
-        TrackError::Timeout => ("timeout", None, None),
-        TrackError::QueueFull => ("queue_full", None, None),
-        TrackError::ShutDown => ("shut_down", None, None),
-        _ => ("other", None, None),
     }
 }
 
@@ -473,20 +440,17 @@ impl PyClient {
         self.client
             .take_failures()
             .into_iter()
-            .map(|f| {
-                let (kind, status, code) = failure_kind(&f.error);
-                Failure {
-                    event_id: f.event_id,
-                    session_id: f.session_id,
-                    message: f.error.to_string(),
-                    kind,
-                    status,
-                    code,
-                    at: f
-                        .at
-                        .duration_since(UNIX_EPOCH)
-                        .map_or(0.0, |d| d.as_secs_f64()),
-                }
+            .map(|f| Failure {
+                event_id: f.event_id,
+                session_id: f.session_id,
+                message: f.error.to_string(),
+                kind: f.error.kind(),
+                status: f.error.status(),
+                code: f.error.code().map(|c| c.as_str()),
+                at: f
+                    .at
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64()),
             })
             .collect()
     }

@@ -153,3 +153,26 @@ def test_atrack_signup_raises_typed_errors(server: NaanoServer) -> None:
         raise AssertionError("expected SessionNotFound")
 
     asyncio.run(main())
+
+
+def test_interpreter_exit_after_asyncio_use_is_clean(server: NaanoServer, slug: str) -> None:
+    """The asyncio bridge thread is stopped before finalization (a daemon thread inside a
+    GIL-released call at that point would abort the process)."""
+    session = server.session(slug, ACME_IP)
+    script = (
+        "import asyncio, sys, time, naano\n"
+        "class SlowFinalizer:\n"
+        "    # Keeps finalization busy (GIL released) long enough for any thread still\n"
+        "    # waiting in the engine to wake up while the interpreter finalizes.\n"
+        "    def __del__(self):\n"
+        "        time.sleep(1.5)\n"
+        "keep = SlowFinalizer()\n"
+        "c = naano.Client(sys.argv[1])\n"
+        "async def main():\n"
+        "    await c.atrack_signup(session_id=sys.argv[2], email='exit@acme.com', company='Acme')\n"
+        "asyncio.run(main())\n"
+    )
+    for _ in range(2):
+        run = subprocess.run([sys.executable, "-c", script, server.base, session], capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, run.stderr
+        assert "FATAL" not in run.stderr

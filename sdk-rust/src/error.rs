@@ -87,3 +87,88 @@ pub enum TrackError {
     #[error("the client is shut down")]
     ShutDown,
 }
+
+impl SignupOutcome {
+    /// `"upgraded"` or `"mismatch_handled"`, as on the wire.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Self::Upgraded { .. } => "upgraded",
+            Self::MismatchHandled { .. } => "mismatch_handled",
+        }
+    }
+
+    /// The confirmed company (for a mismatch, the one the user typed).
+    pub fn company(&self) -> &str {
+        match self {
+            Self::Upgraded { company, .. } => company,
+            Self::MismatchHandled { new_company, .. } => new_company,
+        }
+    }
+
+    /// For a mismatch, the company that had been inferred.
+    pub fn old_company(&self) -> Option<&str> {
+        match self {
+            Self::Upgraded { .. } => None,
+            Self::MismatchHandled { old_company, .. } => Some(old_company),
+        }
+    }
+
+    /// The lead.
+    pub fn lead_id(&self) -> &str {
+        match self {
+            Self::Upgraded { lead_id, .. } | Self::MismatchHandled { lead_id, .. } => lead_id,
+        }
+    }
+
+    /// The session's inference record.
+    pub fn company_inference_id(&self) -> &str {
+        match self {
+            Self::Upgraded {
+                company_inference_id,
+                ..
+            }
+            | Self::MismatchHandled {
+                company_inference_id,
+                ..
+            } => company_inference_id,
+        }
+    }
+}
+
+impl TrackError {
+    /// A stable snake_case name for the failure, for bindings and logs: `validation_failed`,
+    /// `session_not_found`, `inference_pending`, `http`, `transport`, `timeout`,
+    /// `queue_full` or `shut_down`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "validation_failed",
+            Self::SessionNotFound => "session_not_found",
+            Self::InferencePending => "inference_pending",
+            Self::Http { .. } => "http",
+            Self::Transport(_) => "transport",
+            Self::Timeout => "timeout",
+            Self::QueueFull => "queue_full",
+            Self::ShutDown => "shut_down",
+        }
+    }
+
+    /// The HTTP status behind the failure, when there was an answer.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::SessionNotFound | Self::InferencePending => Some(404),
+            Self::Http { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The machine-readable `code` of the failure, when it has one.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Self::Invalid(_) => Some(ErrorCode::ValidationFailed),
+            Self::SessionNotFound => Some(ErrorCode::SessionNotFound),
+            Self::InferencePending => Some(ErrorCode::InferencePending),
+            Self::Http { code, .. } => *code,
+            _ => None,
+        }
+    }
+}

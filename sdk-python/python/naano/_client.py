@@ -26,6 +26,8 @@ logger = logging.getLogger("naano")
 _REPORT_INTERVAL = 0.5
 #: How long the interpreter's exit waits for queued events.
 _ATEXIT_FLUSH_TIMEOUT = 2.0
+#: How long the asyncio bridge waits for completions per call (bounds its exit).
+_BRIDGE_POLL = 0.25
 
 
 class _FailureReporter:
@@ -68,6 +70,7 @@ class _AsyncBridge:
 
     def __init__(self, core: _naano.Client) -> None:
         self._core = core
+        self._stop = threading.Event()
         self._lock = threading.Lock()
         self._waiting: Dict[int, "tuple[asyncio.AbstractEventLoop, asyncio.Future[SignupResult]]"] = {}
         self._thread: Optional[threading.Thread] = None
@@ -83,8 +86,8 @@ class _AsyncBridge:
         return future
 
     def _run(self) -> None:
-        while True:
-            for ticket, value in self._core.wait_completions(1.0):
+        while not self._stop.is_set():
+            for ticket, value in self._core.wait_completions(_BRIDGE_POLL):
                 with self._lock:
                     entry = self._waiting.pop(ticket, None)
                 if entry is None:
@@ -94,6 +97,16 @@ class _AsyncBridge:
                     loop.call_soon_threadsafe(_settle, future, value)
                 except RuntimeError:
                     pass  # the loop was closed; nobody is waiting any more
+
+
+    def stop(self) -> None:
+        """Stops the thread and waits for it. Called at exit: a daemon thread still inside a
+        GIL-released call when the interpreter finalizes is killed in a way that aborts
+        the process, so it must be gone before that."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(_BRIDGE_POLL * 4)
 
 
 def _settle(future: "asyncio.Future[SignupResult]", value: Any) -> None:
@@ -308,6 +321,8 @@ def _flush_at_exit() -> None:
             client.flush(_ATEXIT_FLUSH_TIMEOUT)
         except Exception:  # exiting: never raise from atexit
             pass
+        client._bridge.stop()
+        client._reporter.stop()
 
 
 if hasattr(os, "register_at_fork"):
