@@ -25,7 +25,7 @@ VENV="${NAANO_VENV:-.venv}"
 "$VENV/bin/pip" install --quiet --upgrade pip
 # A dev-profile build reuses the Rust artifacts the tests above just compiled.
 MATURIN_PEP517_ARGS="--profile dev" "$VENV/bin/pip" install --quiet --force-reinstall --no-deps ./sdk-python
-"$VENV/bin/pip" install --quiet "pytest>=8" "flask>=2.3" "django>=4.2" "gunicorn>=21" "mypy>=1.8"
+"$VENV/bin/pip" install --quiet "pytest>=8" "flask>=2.3" "django>=4.2" "gunicorn>=21" "mypy>=1.8" "starlette>=0.37"
 
 step "Python: API, Flask, Django, fork/gunicorn, threads, asyncio and stub tests (pytest)"
 "$VENV/bin/python" -m pytest -q sdk-python/tests

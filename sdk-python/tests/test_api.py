@@ -161,6 +161,13 @@ def test_request_helpers_and_default_client(server: NaanoServer, slug: str) -> N
     assert naano.session_id_from_request(f"a=1; naano_session={session}") == session
     assert naano.session_id_from_request({"wsgi.version": (1, 0), "HTTP_COOKIE": f"naano_session={session}"}) == session
     assert naano.session_id_from_request("naano_session=bad value") is None
+    from starlette.requests import Request as StarletteRequest  # what FastAPI hands a view
+
+    scope = {"type": "http", "method": "POST", "path": "/signup", "query_string": b"",
+             "headers": [(b"cookie", f"a=1; naano_session={session}".encode())]}
+    assert naano.session_id_from_request(StarletteRequest(scope)) == session
+    landing = {**scope, "headers": [], "query_string": f"naano_session={session}".encode()}
+    assert naano.session_id_from_request(StarletteRequest(landing)) == session
     assert naano.session_id_from_request(None) is None
 
     naano.configure(base_url=server.base)

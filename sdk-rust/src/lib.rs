@@ -71,6 +71,8 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 mod client;
 mod config;
 mod engine;
