@@ -219,13 +219,23 @@ async fn sigterm_finishes_in_flight_requests_and_loses_no_acknowledged_click() {
     let base = server.base.clone();
     let slug = new_link(&base).await;
 
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let clicks: Vec<_> = (0..300)
         .map(|_| {
-            let (base, slug) = (base.clone(), slug.clone());
-            tokio::spawn(async move { click(&base, &slug, "127.0.0.1").await })
+            let (base, slug, answered) = (base.clone(), slug.clone(), answered.clone());
+            tokio::spawn(async move {
+                let session = click(&base, &slug, "127.0.0.1").await;
+                if session.is_some() {
+                    answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                session
+            })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Signal while clicks are in flight: after the first answers, before the last.
+    while answered.load(std::sync::atomic::Ordering::SeqCst) < 10 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     let status = server.signal("-TERM").await;
     assert!(status.success(), "graceful exit, got {status}");
 
