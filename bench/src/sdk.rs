@@ -22,6 +22,15 @@ fn caller_cost(client: &Client, sessions: &[String], calls: usize) -> Vec<u64> {
     costs
 }
 
+fn print_row(case: &str, sorted: &[u64], outcome: &str) {
+    println!(
+        "| {case} | {:.2} µs | {:.2} µs | {:.0} µs | {outcome} |",
+        percentile(sorted, 50.0),
+        percentile(sorted, 99.0),
+        percentile(sorted, 100.0),
+    );
+}
+
 fn percentile(sorted: &[u64], p: f64) -> f64 {
     let idx = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
     sorted[idx] as f64 / 1000.0
@@ -67,21 +76,21 @@ pub fn run(base: &str, down_base: &str, sessions: &[String], calls: usize, deliv
 
     println!("| track_signup, {calls} calls | median | p99 | max | outcome |");
     println!("| --- | ---: | ---: | ---: | --- |");
-    println!(
-        "| server up | {:.2} µs | {:.2} µs | {:.0} µs | {} sent, {} failed, flushed: {up_flushed} |",
-        percentile(&up_costs, 50.0),
-        percentile(&up_costs, 99.0),
-        percentile(&up_costs, 100.0),
-        up_stats.sent,
-        up_stats.failed,
+    print_row(
+        "server up",
+        &up_costs,
+        &format!(
+            "{} sent, {} failed, flushed: {up_flushed}",
+            up_stats.sent, up_stats.failed
+        ),
     );
-    println!(
-        "| server down (every call accepted, retrying) | {:.2} µs | {:.2} µs | {:.0} µs | {} queued, {} dropped |",
-        percentile(&down_costs, 50.0),
-        percentile(&down_costs, 99.0),
-        percentile(&down_costs, 100.0),
-        down_stats.queued,
-        down_stats.dropped,
+    print_row(
+        "server down (every call accepted, retrying)",
+        &down_costs,
+        &format!(
+            "{} queued, {} dropped",
+            down_stats.queued, down_stats.dropped
+        ),
     );
     println!(
         "\nDelivery: {delivered} signups delivered in {:.2} s = **{:.0} signups/s** ({} sent, {} failed, all finished: {all_sent}).",
