@@ -156,8 +156,9 @@ def test_atrack_signup_raises_typed_errors(server: NaanoServer) -> None:
 
 
 def test_interpreter_exit_after_asyncio_use_is_clean(server: NaanoServer, slug: str) -> None:
-    """The asyncio bridge thread is stopped before finalization (a daemon thread inside a
-    GIL-released call at that point would abort the process)."""
+    """No package thread is inside a GIL-released engine call when the interpreter
+    finalizes (Python then kills the thread with a forced unwind, which aborts the
+    process), including for a client that was dropped before exit."""
     session = server.session(slug, ACME_IP)
     script = (
         "import asyncio, sys, time, naano\n"
@@ -171,6 +172,9 @@ def test_interpreter_exit_after_asyncio_use_is_clean(server: NaanoServer, slug: 
         "async def main():\n"
         "    await c.atrack_signup(session_id=sys.argv[2], email='exit@acme.com', company='Acme')\n"
         "asyncio.run(main())\n"
+        "# A client dropped before exit must not leave a thread waiting in the engine.\n"
+        "del c\n"
+        "import gc; gc.collect()\n"
     )
     for _ in range(2):
         run = subprocess.run([sys.executable, "-c", script, server.base, session], capture_output=True, text=True, timeout=60)

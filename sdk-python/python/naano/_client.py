@@ -63,9 +63,12 @@ class _FailureReporter:
 class _AsyncBridge:
     """Resolves asyncio futures from engine completions, on their own event loops.
 
-    One Python thread per client blocks (GIL released) in ``wait_completions`` and hands
-    each result to its future's loop with ``call_soon_threadsafe``; the engine itself
-    never touches Python.
+    A Python thread blocks (GIL released) in ``wait_completions`` and hands each result to
+    its future's loop with ``call_soon_threadsafe``; the engine itself never touches Python.
+    The thread runs only while futures are waiting: a thread still inside a GIL-released
+    call when the interpreter finalizes is killed with a forced unwind that aborts the
+    process, so none may be left idling there (not even for a client that was dropped).
+    Those that are running are stopped at exit, before finalization.
     """
 
     def __init__(self, core: _naano.Client) -> None:
@@ -82,29 +85,40 @@ class _AsyncBridge:
             self._waiting[ticket] = (loop, future)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="naano-asyncio", daemon=True)
+                _running_bridges.add(self)
                 self._thread.start()
         return future
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            for ticket, value in self._core.wait_completions(_BRIDGE_POLL):
+        try:
+            while not self._stop.is_set():
+                for ticket, value in self._core.wait_completions(_BRIDGE_POLL):
+                    with self._lock:
+                        entry = self._waiting.pop(ticket, None)
+                    if entry is not None:
+                        loop, future = entry
+                        try:
+                            loop.call_soon_threadsafe(_settle, future, value)
+                        except RuntimeError:
+                            pass  # the loop was closed; nobody is waiting any more
                 with self._lock:
-                    entry = self._waiting.pop(ticket, None)
-                if entry is None:
-                    continue
-                loop, future = entry
-                try:
-                    loop.call_soon_threadsafe(_settle, future, value)
-                except RuntimeError:
-                    pass  # the loop was closed; nobody is waiting any more
-
+                    if not self._waiting:
+                        # Decided under the lock submit() takes: a new submission
+                        # either sees this thread alive or starts the next one.
+                        self._thread = None
+                        _running_bridges.discard(self)
+                        return
+        finally:
+            with self._lock:
+                if self._thread is threading.current_thread():
+                    self._thread = None
+                    _running_bridges.discard(self)
 
     def stop(self) -> None:
-        """Stops the thread and waits for it. Called at exit: a daemon thread still inside a
-        GIL-released call when the interpreter finalizes is killed in a way that aborts
-        the process, so it must be gone before that."""
+        """Stops the thread (if running) and waits for it; called at exit."""
         self._stop.set()
-        thread = self._thread
+        with self._lock:
+            thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(_BRIDGE_POLL * 4)
 
@@ -307,10 +321,15 @@ class Client:
 
 
 _live_clients: "weakref.WeakSet[Client]" = weakref.WeakSet()
+# Strong references: a running bridge must be stopped at exit even if its client is gone.
+_running_bridges: "set[_AsyncBridge]" = set()
 _inherited_cores: "list[_naano.Client]" = []
 
 
 def _reset_clients_after_fork() -> None:
+    # Inherited bridges have no thread here and their locks may be held forever by a
+    # parent thread: forget them, never stop (lock) them.
+    _running_bridges.clear()
     for client in list(_live_clients):
         client._after_fork_in_child()
 
@@ -321,8 +340,9 @@ def _flush_at_exit() -> None:
             client.flush(_ATEXIT_FLUSH_TIMEOUT)
         except Exception:  # exiting: never raise from atexit
             pass
-        client._bridge.stop()
         client._reporter.stop()
+    for bridge in list(_running_bridges):
+        bridge.stop()
 
 
 if hasattr(os, "register_at_fork"):
