@@ -5,9 +5,12 @@
 //! signup is, what the webhook answers, which cookie carries the session and when two
 //! company names mean the same company.
 
+pub mod circuit;
 pub mod company;
 pub mod cookie;
 pub mod error;
+pub mod network;
+pub mod org;
 pub mod retry;
 pub mod session;
 pub mod signup;
@@ -21,6 +24,8 @@ pub use cookie::{
     SESSION_QUERY_PARAM,
 };
 pub use error::{ErrorBody, ErrorCode};
+pub use network::{canonical_ip, client_network};
+pub use org::{classify_org, OrgKind, UnknownOrgKind};
 pub use retry::{classify, Disposition};
 pub use session::{
     is_valid_session_id, new_session_id, new_session_id_at, session_issued_at_ms,
