@@ -26,7 +26,7 @@ pub use cookie::{
 pub use error::{ErrorBody, ErrorCode};
 pub use network::{canonical_ip, client_network};
 pub use org::{classify_org, OrgKind, UnknownOrgKind};
-pub use retry::{classify, Disposition};
+pub use retry::{backoff_ceiling, classify, Disposition};
 pub use session::{
     is_valid_session_id, new_session_id, new_session_id_at, session_issued_at_ms,
     should_replace_session, SESSION_ID_PREFIX,

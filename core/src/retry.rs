@@ -3,6 +3,8 @@
 //! It lives here, next to the error codes, so that every SDK (and every binding of the
 //! Rust engine) retries exactly the same answers.
 
+use std::time::Duration;
+
 use crate::error::ErrorCode;
 
 /// What to do after one delivery attempt.
@@ -44,6 +46,15 @@ pub fn classify(status: u16, code: Option<ErrorCode>) -> Disposition {
         // 4xx: the request is wrong or the session unknown; sending it again changes nothing.
         _ => Disposition::GiveUp,
     }
+}
+
+/// Ceiling of the exponential backoff before retry number `retry` (1-based): `initial`
+/// doubled per retry, capped at `max`. Callers draw the actual delay under it (jitter),
+/// so a fleet of retriers does not move in lockstep.
+pub fn backoff_ceiling(initial: Duration, max: Duration, retry: u32) -> Duration {
+    initial
+        .saturating_mul(1u32 << retry.saturating_sub(1).min(20))
+        .min(max)
 }
 
 #[cfg(test)]
@@ -94,5 +105,19 @@ mod tests {
         );
         assert!(Disposition::RetryPending.is_retryable());
         assert!(!Disposition::GiveUp.is_retryable());
+    }
+
+    #[test]
+    fn backoff_ceiling_doubles_then_caps() {
+        let (initial, max) = (Duration::from_millis(500), Duration::from_secs(30));
+        let got: Vec<u64> = (1..=9)
+            .map(|r| backoff_ceiling(initial, max, r).as_millis() as u64)
+            .collect();
+        assert_eq!(
+            got,
+            [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
+        );
+        assert_eq!(backoff_ceiling(initial, max, 0), initial);
+        assert_eq!(backoff_ceiling(initial, max, u32::MAX), max);
     }
 }

@@ -41,11 +41,7 @@ impl RetryPolicy {
     /// Backoff before transient retry number `retry` (1-based): full jitter over an
     /// exponential ceiling, so a fleet of clients does not retry in lockstep.
     pub fn transient_backoff(&self, retry: u32) -> Duration {
-        let exp = self
-            .transient_initial
-            .saturating_mul(1u32 << retry.saturating_sub(1).min(20));
-        let ceiling = exp.min(self.transient_max);
-        ceiling
+        naano_core::retry::backoff_ceiling(self.transient_initial, self.transient_max, retry)
             .mul_f64(fastrand::f64())
             .max(Duration::from_millis(1))
     }

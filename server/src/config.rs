@@ -3,13 +3,17 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 /// Naano reference server: tracking links, click sessions, company inference and the
 /// signup webhook. Runs on an embedded SQLite file by default; nothing else to install.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "naano-server", version, about, long_about = None)]
 pub struct Config {
+    /// A maintenance command instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Database to use: a SQLite file path or `sqlite://PATH` URL. Created and migrated at
     /// start (WAL journal).
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://naano.db")]
@@ -39,6 +43,59 @@ pub struct Config {
     #[arg(long, env = "NAANO_IP_COMPANIES")]
     pub ip_companies: Option<PathBuf>,
 
+    /// Binary index of public IP-to-ASN data, written by `naano-server import-asn` and
+    /// loaded at start (skipped, with a log line, while it does not exist). `none`
+    /// disables the ASN provider.
+    #[arg(long, env = "NAANO_ASN_INDEX", default_value = "naano-asn.idx")]
+    pub asn_index: PathBuf,
+
+    /// CSV `asn,kind[,company[,domain]]` correcting the classification of ASN holders
+    /// (kind: business, isp, hosting, education, government or unknown).
+    #[arg(long, env = "NAANO_ASN_OVERRIDES")]
+    pub asn_overrides: Option<PathBuf>,
+
+    /// External enrichment service: a URL with `{ip}` where the address goes (e.g.
+    /// `https://ipinfo.io/{ip}/json`). Asked after the IP table and learned networks,
+    /// before public ASN data.
+    #[arg(long, env = "NAANO_ENRICH_URL")]
+    pub enrich_url: Option<String>,
+
+    /// Token for the enrichment service, sent as `Authorization: Bearer <token>`.
+    #[arg(long, env = "NAANO_ENRICH_TOKEN", hide_env_values = true)]
+    pub enrich_token: Option<String>,
+
+    /// Timeout of one enrichment request, in milliseconds.
+    #[arg(long, env = "NAANO_ENRICH_TIMEOUT_MS", default_value_t = 2000)]
+    pub enrich_timeout_ms: u64,
+
+    /// Most enrichment requests per second; jobs over the limit wait their turn.
+    #[arg(long, env = "NAANO_ENRICH_RATE", default_value_t = 10)]
+    pub enrich_rate: u32,
+
+    /// Consecutive enrichment failures that open the circuit breaker.
+    #[arg(long, env = "NAANO_ENRICH_BREAKER_FAILURES", default_value_t = 5)]
+    pub enrich_breaker_failures: u32,
+
+    /// Seconds the breaker stays open before one trial request.
+    #[arg(long, env = "NAANO_ENRICH_BREAKER_OPEN_SECS", default_value_t = 30)]
+    pub enrich_breaker_open_secs: u64,
+
+    /// Attempts of a click's enrichment before a failing provider is skipped (the next
+    /// provider in the chain then decides).
+    #[arg(long, env = "NAANO_ENRICH_MAX_ATTEMPTS", default_value_t = 5)]
+    pub enrich_max_attempts: u32,
+
+    /// First retry delay of a failed enrichment, in milliseconds; doubled per attempt.
+    #[arg(long, env = "NAANO_ENRICH_RETRY_BASE_MS", default_value_t = 1000)]
+    pub enrich_retry_base_ms: u64,
+
+    /// Days click details (IP network, user agent, referrer) are kept; the clicks
+    /// themselves and their companies stay for the counts. 0 keeps them forever. Raw
+    /// IPs never wait for this: they are reduced to their /24 or /48 as soon as
+    /// enrichment finishes.
+    #[arg(long, env = "NAANO_RETENTION_DAYS", default_value_t = 395)]
+    pub retention_days: u32,
+
     /// Leave clicks that no local provider recognises as *pending*, for an external
     /// enrichment pipeline to settle with `PUT /api/admin/sessions/{id}/inference`, instead
     /// of finishing them with "no company".
@@ -64,6 +121,17 @@ pub struct Config {
     pub max_batch: usize,
 }
 
+/// Maintenance commands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Import the `@ip-location-db/asn` CSVs (asn-ipv4.csv, asn-ipv6.csv: fetch them
+    /// with `npm pack @ip-location-db/asn` and untar) into the index at `--asn-index`.
+    ImportAsn {
+        /// A directory holding the CSVs (or their `package/` folder), or one CSV file.
+        source: PathBuf,
+    },
+}
+
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -79,6 +147,18 @@ impl Config {
         let mut config = Self::parse_from(["naano-server"]);
         config.database_url = database_url.into();
         config
+    }
+
+    /// The ASN index path, unless disabled with `none` (or an empty value).
+    pub fn asn_index_path(&self) -> Option<&std::path::Path> {
+        let raw = self.asn_index.as_os_str();
+        (!raw.is_empty() && raw != "none").then_some(self.asn_index.as_path())
+    }
+
+    /// The retention of click details, unless kept forever.
+    pub fn retention(&self) -> Option<std::time::Duration> {
+        (self.retention_days > 0)
+            .then(|| std::time::Duration::from_secs(u64::from(self.retention_days) * 86_400))
     }
 
     /// The base of the tracking URLs, without a trailing slash.

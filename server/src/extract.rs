@@ -106,22 +106,15 @@ impl FromRequestParts<AppState> for ClientIp {
                 .last()
                 .and_then(|ip| ip.trim().parse::<IpAddr>().ok());
             if forwarded.is_some() {
-                return Ok(Self(forwarded));
+                return Ok(Self(forwarded.map(naano_core::canonical_ip)));
             }
         }
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ci| ci.0.ip());
-        Ok(Self(peer.map(canonical_ip)))
-    }
-}
-
-/// IPv4 peers on a dual-stack socket arrive as `::ffff:a.b.c.d`; store them as IPv4.
-pub fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
+        // IPv4 peers on a dual-stack socket arrive as `::ffff:a.b.c.d`; keep them as IPv4.
+        Ok(Self(peer.map(naano_core::canonical_ip)))
     }
 }
 

@@ -16,7 +16,10 @@ pub mod store;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 use tokio::net::TcpListener;
@@ -25,9 +28,14 @@ pub use config::Config;
 pub use routes::app;
 pub use state::AppState;
 
-use inference::enrichment::Enrichment;
+use inference::asn::import::ImportError;
+use inference::asn::{AsnIndex, AsnIndexError, AsnProvider, OverrideError};
+use inference::enrichment::{Enrichment, EnrichmentSettings};
+use inference::http::{HttpProvider, HttpProviderConfig, HttpProviderError};
 use inference::ip_table::{IpCompanyTable, IpTableError};
-use inference::{CompanyProvider, ProviderChain};
+use inference::learned::LearnedNetworks;
+use inference::{CompanyInference, ProviderChain};
+use naano_core::circuit::BreakerConfig;
 use store::{OpenError, Store};
 
 /// Why the server could not start or stopped with an error.
@@ -45,6 +53,18 @@ pub enum ServerError {
     /// The IP-to-company table is unreadable or malformed.
     #[error("--ip-companies: {0}")]
     IpTable(#[from] IpTableError),
+    /// The ASN index is unreadable.
+    #[error("--asn-index: {0}")]
+    AsnIndex(#[from] AsnIndexError),
+    /// The ASN override file is unreadable or malformed.
+    #[error("--asn-overrides: {0}")]
+    AsnOverrides(#[from] OverrideError),
+    /// The ASN CSVs could not be imported.
+    #[error("import-asn: {0}")]
+    AsnImport(#[from] ImportError),
+    /// The external enrichment settings are wrong.
+    #[error(transparent)]
+    Enrich(#[from] HttpProviderError),
     /// Seeding the demo failed.
     #[error("cannot seed the demo: {0}")]
     Demo(String),
@@ -81,15 +101,32 @@ impl Server {
             addr: config.listen,
             source,
         })?;
-        let chain = Arc::new(provider_chain(&config)?);
         let (store, writer_done) = Store::open(&config.database_url, config.max_batch).await?;
-        let (enrichment, enrichment_task) =
-            Enrichment::start(store.clone(), Arc::clone(&chain), config.external_inference);
+        let learned = Arc::new(LearnedNetworks::default());
+        if let Err(err) = learned.refresh(store.reader(), 0).await {
+            tracing::warn!(error = %err, "cannot load learned networks yet; the worker retries");
+        }
+        let chain = Arc::new(provider_chain(&config, &learned)?);
+        tracing::info!(providers = ?chain.names(), "company inference chain");
+        let settings = EnrichmentSettings {
+            leave_unknown_pending: config.external_inference,
+            max_attempts: config.enrich_max_attempts.max(1),
+            retry_base: Duration::from_millis(config.enrich_retry_base_ms.max(1)),
+            concurrency: 64,
+            retention: config.retention(),
+            release_leases_at_start: true,
+        };
+        let (enrichment, enrichment_task) = Enrichment::start(
+            store.clone(),
+            Arc::clone(&chain),
+            Arc::clone(&learned),
+            settings,
+        );
         if config.demo && config.admin_token.is_none() {
             config.admin_token = Some(demo_token());
         }
         let public_base = config.public_base(addr);
-        let state = AppState::new(config, store, enrichment, public_base);
+        let state = AppState::new(config, store, enrichment, learned, public_base);
         if state.config.demo {
             demo::seed(&state)
                 .await
@@ -150,12 +187,15 @@ pub async fn run(
     Server::start(config, listener).await?.serve(shutdown).await
 }
 
-fn provider_chain(config: &Config) -> Result<ProviderChain, ServerError> {
-    let mut providers: Vec<Box<dyn CompanyProvider>> = Vec::new();
+fn provider_chain(
+    config: &Config,
+    learned: &Arc<LearnedNetworks>,
+) -> Result<ProviderChain, ServerError> {
+    let mut providers: Vec<Arc<dyn CompanyInference>> = Vec::new();
     if let Some(path) = &config.ip_companies {
         let table = IpCompanyTable::load(path)?;
         tracing::info!(networks = table.len(), path = %path.display(), "loaded IP-to-company table");
-        providers.push(Box::new(table));
+        providers.push(Arc::new(table));
     }
     if config.demo {
         let mut table = IpCompanyTable::default();
@@ -164,9 +204,78 @@ fn provider_chain(config: &Config) -> Result<ProviderChain, ServerError> {
                 table.insert_network(net, demo::DEMO_COMPANY, Some(demo::DEMO_DOMAIN), 0.9);
             }
         }
-        providers.push(Box::new(table));
+        providers.push(Arc::new(table));
+    }
+    providers.push(Arc::clone(learned) as Arc<dyn CompanyInference>);
+    if let Some(url) = &config.enrich_url {
+        providers.push(Arc::new(HttpProvider::new(HttpProviderConfig {
+            url_template: url.clone(),
+            token: config.enrich_token.clone(),
+            timeout: Duration::from_millis(config.enrich_timeout_ms.max(1)),
+            rate_per_second: NonZeroU32::new(config.enrich_rate).unwrap_or(NonZeroU32::MIN),
+            breaker: BreakerConfig {
+                failure_threshold: config.enrich_breaker_failures.max(1),
+                open_for: Duration::from_secs(config.enrich_breaker_open_secs),
+            },
+        })?));
+    }
+    if let Some(path) = config.asn_index_path() {
+        if path.exists() {
+            let started = Instant::now();
+            let index = AsnIndex::load(path)?;
+            let overrides = match &config.asn_overrides {
+                Some(file) => inference::asn::load_overrides(file)?,
+                None => Default::default(),
+            };
+            let (v4, v6, orgs) = index.counts();
+            tracing::info!(v4, v6, orgs, overrides = overrides.len(), path = %path.display(),
+                ms = started.elapsed().as_millis() as u64, "loaded IP-to-ASN index");
+            providers.push(Arc::new(AsnProvider::new(Arc::new(index), overrides)));
+        } else {
+            tracing::info!(path = %path.display(),
+                "no IP-to-ASN index; run `naano-server import-asn` to infer companies from public data");
+        }
     }
     Ok(ProviderChain::new(providers))
+}
+
+/// What `import-asn` did.
+#[derive(Debug, Clone, Copy)]
+pub struct AsnImport {
+    /// IPv4 ranges indexed.
+    pub v4: usize,
+    /// IPv6 ranges indexed.
+    pub v6: usize,
+    /// Organisations.
+    pub orgs: usize,
+    /// Organisations classified as businesses.
+    pub businesses: usize,
+    /// Time to parse and build.
+    pub elapsed: Duration,
+}
+
+/// `naano-server import-asn SOURCE`: builds the index and writes it to `--asn-index`.
+pub fn import_asn(config: &Config, source: &Path) -> Result<AsnImport, ServerError> {
+    let started = Instant::now();
+    let index = inference::asn::import::import(source)?;
+    let elapsed = started.elapsed();
+    let path = config
+        .asn_index_path()
+        .unwrap_or_else(|| Path::new("naano-asn.idx"));
+    index.save(path)?;
+    let (v4, v6, orgs) = index.counts();
+    let businesses = index
+        .orgs()
+        .iter()
+        .filter(|o| o.kind.is_attributable())
+        .count();
+    Ok(AsnImport {
+        v4,
+        v6,
+        orgs,
+        businesses,
+        elapsed,
+    })
 }
 
 fn demo_token() -> String {

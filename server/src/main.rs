@@ -1,7 +1,7 @@
 //! `naano-server` binary: parse the configuration, start, serve until SIGINT/SIGTERM.
 
 use clap::Parser;
-use naano_server::config::LogFormat;
+use naano_server::config::{Command, LogFormat};
 use naano_server::{Config, Server};
 use tracing_subscriber::EnvFilter;
 
@@ -20,6 +20,19 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), naano_server::ServerError> {
+    if let Some(Command::ImportAsn { source }) = &config.command {
+        let done = naano_server::import_asn(&config, source)?;
+        println!(
+            "imported {} IPv4 and {} IPv6 ranges of {} organisations ({} classified as businesses) in {} ms into {}",
+            done.v4,
+            done.v6,
+            done.orgs,
+            done.businesses,
+            done.elapsed.as_millis(),
+            config.asn_index.display()
+        );
+        return Ok(());
+    }
     let server = Server::start(config, None).await?;
     let state = server.state();
     if let Some(addr) = server.local_addr() {

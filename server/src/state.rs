@@ -7,6 +7,7 @@ use subtle::ConstantTimeEq;
 
 use crate::config::Config;
 use crate::inference::enrichment::Enrichment;
+use crate::inference::learned::LearnedNetworks;
 use crate::store::Store;
 
 /// Shared state: cheap to clone.
@@ -18,6 +19,8 @@ pub struct AppState {
     pub store: Store,
     /// Queue of sessions to enrich.
     pub enrichment: Enrichment,
+    /// Networks learned from signups (updated after each signup's commit).
+    pub learned: Arc<LearnedNetworks>,
     /// Base of the tracking URLs handed out, without a trailing slash.
     pub public_base: Arc<str>,
     /// SHA-256 of the admin token; `None` disables the admin API.
@@ -26,7 +29,13 @@ pub struct AppState {
 
 impl AppState {
     /// Bundles the parts.
-    pub fn new(config: Config, store: Store, enrichment: Enrichment, public_base: String) -> Self {
+    pub fn new(
+        config: Config,
+        store: Store,
+        enrichment: Enrichment,
+        learned: Arc<LearnedNetworks>,
+        public_base: String,
+    ) -> Self {
         let admin_token_digest = config
             .admin_token
             .as_deref()
@@ -36,6 +45,7 @@ impl AppState {
             config: Arc::new(config),
             store,
             enrichment,
+            learned,
             public_base: public_base.into(),
             admin_token_digest,
         }

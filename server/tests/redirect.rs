@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redirect_keeps_query_and_fragment_and_sets_the_cookie() {
@@ -73,18 +73,21 @@ async fn every_click_is_recorded_with_its_context_and_a_unique_session() {
     assert_eq!(server.count("SELECT COUNT(*) FROM clicks").await, 20);
 
     let session = sessions.iter().next().unwrap();
-    let click = &server
-        .admin_get(&format!("/api/admin/clicks?session_id={session}"))
-        .await["data"][0];
-    assert_eq!(click["client_ip"], GLOBEX_IP);
-    assert_eq!(click["user_agent"], "Mozilla/5.0 (test)");
-    assert_eq!(click["referrer"], "https://www.linkedin.com/feed/");
-    assert!(click["clicked_at"].as_str().unwrap().ends_with('Z'));
     let inference = server.wait_status(session, &["inferred"]).await;
     assert_eq!(inference["inferred_company"], "Globex Inc");
     assert_eq!(inference["inferred_domain"], "globex.com");
     assert_eq!(inference["confidence"], 0.8);
     assert_eq!(inference["source"], "ip_table");
+    assert_eq!(inference["kind"], "business");
+    let click = &server
+        .admin_get(&format!("/api/admin/clicks?session_id={session}"))
+        .await["data"][0];
+    // Enrichment finished: the raw IP is gone, its /24 is kept.
+    assert_eq!(click["client_ip"], Value::Null);
+    assert_eq!(click["client_network"], "198.51.100.0/24");
+    assert_eq!(click["user_agent"], "Mozilla/5.0 (test)");
+    assert_eq!(click["referrer"], "https://www.linkedin.com/feed/");
+    assert!(click["clicked_at"].as_str().unwrap().ends_with('Z'));
     server.stop().await;
 }
 
@@ -93,16 +96,16 @@ async fn forwarded_for_is_ignored_unless_the_proxy_is_trusted() {
     let server = TestServer::start_with(|c| c.trust_proxy = false).await;
     let slug = server.tracking_link().await;
     let session = server.click(&slug, ACME_IP).await;
+    assert_eq!(
+        server.wait_status(&session, &["no_company"]).await["status"],
+        "no_company"
+    );
     let click = &server
         .admin_get(&format!("/api/admin/clicks?session_id={session}"))
         .await["data"][0];
     assert_eq!(
-        click["client_ip"], "127.0.0.1",
+        click["client_network"], "127.0.0.0/24",
         "the socket peer, not the header"
-    );
-    assert_eq!(
-        server.wait_status(&session, &["no_company"]).await["status"],
-        "no_company"
     );
     server.stop().await;
 
@@ -110,10 +113,12 @@ async fn forwarded_for_is_ignored_unless_the_proxy_is_trusted() {
     let server = TestServer::start().await;
     let slug = server.tracking_link().await;
     let session = server.click(&slug, &format!("6.6.6.6, {ACME_IP}")).await;
+    let inference = server.wait_status(&session, &["inferred"]).await;
+    assert_eq!(inference["inferred_company"], "Acme Corporation");
     let click = &server
         .admin_get(&format!("/api/admin/clicks?session_id={session}"))
         .await["data"][0];
-    assert_eq!(click["client_ip"], ACME_IP);
+    assert_eq!(click["client_network"], "203.0.113.0/24");
     server.stop().await;
 }
 

@@ -52,6 +52,8 @@ pub async fn spawn_server(
         .env("NAANO_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("RUST_LOG", "warn")
         .env_remove("DATABASE_URL")
+        // No public ASN data unless a test asks for it (`--asn-index`).
+        .env("NAANO_ASN_INDEX", "none")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)

@@ -7,8 +7,9 @@ use std::path::Path;
 
 use ipnet::IpNet;
 
-use super::CompanyProvider;
-use crate::store::inferences::InferredCompany;
+use naano_core::OrgKind;
+
+use super::{Answer, CompanyInference, LookupFuture};
 
 /// Confidence when the CSV leaves the column empty.
 const DEFAULT_CONFIDENCE: f64 = 0.8;
@@ -198,23 +199,32 @@ pub fn normalize_domain(domain: &str) -> String {
     d.strip_prefix("www.").map(str::to_owned).unwrap_or(d)
 }
 
-impl CompanyProvider for IpCompanyTable {
-    fn name(&self) -> &'static str {
-        "ip_table"
-    }
-
-    fn lookup(&self, ip: IpAddr) -> Option<InferredCompany> {
-        let ip = crate::extract::canonical_ip(ip);
+impl IpCompanyTable {
+    /// The most specific network's company for `ip`.
+    pub fn find(&self, ip: IpAddr) -> Option<Answer> {
+        let ip = naano_core::canonical_ip(ip);
         let entry = match ip {
             IpAddr::V4(_) => self.v4.lookup(ip),
             IpAddr::V6(_) => self.v6.lookup(ip),
         }?;
-        Some(InferredCompany {
+        Some(Answer {
             company: entry.company.clone(),
             domain: entry.domain.clone(),
             confidence: entry.confidence,
-            source: self.name().to_owned(),
+            source: "ip_table".to_owned(),
+            // The user lists the companies they want attributed.
+            kind: OrgKind::Business,
         })
+    }
+}
+
+impl CompanyInference for IpCompanyTable {
+    fn name(&self) -> &'static str {
+        "ip_table"
+    }
+
+    fn lookup(&self, ip: IpAddr) -> LookupFuture<'_> {
+        Box::pin(std::future::ready(Ok(self.find(ip))))
     }
 }
 
@@ -223,7 +233,7 @@ mod tests {
     use super::*;
 
     fn company(table: &IpCompanyTable, ip: &str) -> Option<String> {
-        table.lookup(ip.parse().unwrap()).map(|c| c.company)
+        table.find(ip.parse().unwrap()).map(|c| c.company)
     }
 
     #[test]
@@ -260,11 +270,11 @@ mod tests {
             Some("Small Team")
         );
 
-        let small = table.lookup("10.1.2.3".parse().unwrap()).unwrap();
+        let small = table.find("10.1.2.3".parse().unwrap()).unwrap();
         assert_eq!(small.domain.as_deref(), Some("small.example"));
         assert_eq!(small.confidence, 0.9);
         assert_eq!(small.source, "ip_table");
-        let v6 = table.lookup("2001:db8:ffff::1".parse().unwrap()).unwrap();
+        let v6 = table.find("2001:db8:ffff::1".parse().unwrap()).unwrap();
         assert_eq!((v6.domain, v6.confidence), (None, DEFAULT_CONFIDENCE));
     }
 

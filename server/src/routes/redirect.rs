@@ -12,6 +12,7 @@ use crate::error::ApiError;
 use crate::extract::{ClientIp, PathParam};
 use crate::state::AppState;
 use crate::store::clicks::RecordClick;
+use crate::store::jobs::{ClaimedJob, LEASE_MS};
 use crate::store::{new_id, now_ms};
 
 /// How long the session cookie lives: 90 days.
@@ -47,20 +48,25 @@ async fn follow(
         .map_err(|e| ApiError::Internal(format!("OS random number generator failed: {e}")))?;
     let location = destination_with_session(&link.destination_url, &session_id)?;
     let now = now_ms();
-    state
-        .store
-        .write(RecordClick {
-            click_id: new_id(),
-            inference_id: new_id(),
-            session_id: session_id.clone(),
-            link,
-            clicked_at: now,
-            client_ip: ip.map(|ip| ip.to_string()),
-            user_agent: header_text(&headers, header::USER_AGENT),
-            referrer: header_text(&headers, header::REFERER),
-        })
-        .await?;
-    state.enrichment.enqueue(session_id.clone(), ip);
+    let click = RecordClick {
+        click_id: new_id(),
+        inference_id: new_id(),
+        session_id: session_id.clone(),
+        link,
+        clicked_at: now,
+        client_ip: ip.map(|ip| ip.to_string()),
+        user_agent: header_text(&headers, header::USER_AGENT),
+        referrer: header_text(&headers, header::REFERER),
+        lease_until: now + LEASE_MS,
+    };
+    let job = ClaimedJob {
+        click_id: click.click_id.clone(),
+        session_id: session_id.clone(),
+        client_ip: click.client_ip.clone(),
+        attempts: 0,
+    };
+    state.store.write(click).await?;
+    state.enrichment.enqueue(job);
 
     let mut response = redirect(&location);
     let cookie = cookie::Cookie::build((SESSION_COOKIE, session_id))

@@ -36,7 +36,11 @@ async fn signup(
         now: now_ms(),
     };
     let session_id = op.signup.session_id.clone();
-    match state.store.write(op).await? {
+    let applied = state.store.write(op).await?;
+    if let Some(learned) = &applied.learned {
+        state.learned.record(learned);
+    }
+    match applied.outcome {
         SignupOutcome::Done(response) => Ok(Json(response).into_response()),
         SignupOutcome::Replayed(body) => {
             Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())

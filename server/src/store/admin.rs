@@ -64,7 +64,10 @@ pub struct Click {
     pub creator_id: String,
     #[serde(with = "rfc3339")]
     pub clicked_at: i64,
+    /// The raw IP: only while enrichment is running.
     pub client_ip: Option<String>,
+    /// The IP's /24 or /48: what is kept once enrichment finished (until retention).
+    pub client_network: Option<String>,
     pub user_agent: Option<String>,
     pub referrer: Option<String>,
 }
@@ -96,9 +99,15 @@ pub struct Inference {
     pub inferred_company: Option<String>,
     pub inferred_domain: Option<String>,
     pub confidence: Option<f64>,
+    /// Which provider answered (`ip_table`, `learned`, `http`, `asn`, `admin`).
     pub source: Option<String>,
+    /// The organisation kind it reported; only `business` becomes an inferred company.
+    pub kind: Option<String>,
     #[serde(with = "rfc3339::option")]
     pub inferred_at: Option<i64>,
+    /// Failed enrichment attempts while pending, and the last failure.
+    pub enrich_attempts: i64,
+    pub enrich_error: Option<String>,
     pub confirmed_company: Option<String>,
     #[serde(with = "rfc3339::option")]
     pub confirmed_at: Option<i64>,
@@ -125,6 +134,30 @@ pub struct CreatorStats {
     pub signups: i64,
     /// Signups whose company differed from the inferred one.
     pub mismatches: i64,
+    /// Inferred companies a signup then confirmed (same company).
+    pub inferences_confirmed: i64,
+    /// Inferred companies a signup corrected (another company): `mismatches`.
+    pub inferences_corrected: i64,
+    /// `inferences_confirmed / (confirmed + corrected)`: the measured precision of
+    /// this creator's inferences; `null` until a signup checked one.
+    pub inference_precision: Option<f64>,
+}
+
+/// How one provider's inferences fared against signups.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct SourceStats {
+    /// The provider.
+    pub source: String,
+    /// Clicks it settled with a company.
+    pub inferred: i64,
+    /// Clicks it settled as not a company (ISP, hosting, …).
+    pub not_a_company: i64,
+    /// Its companies later confirmed by a signup.
+    pub confirmed: i64,
+    /// Its companies later corrected by a signup.
+    pub corrected: i64,
+    /// `confirmed / (confirmed + corrected)`, `null` until a signup checked one.
+    pub precision: Option<f64>,
 }
 
 /// One page of a listing; `next_cursor` is `None` on the last page.
@@ -208,10 +241,11 @@ pub mod selects {
     pub const CREATORS: &str = "SELECT id, name, linkedin_url, created_at FROM creators";
     pub const LINKS: &str =
         "SELECT id, slug, creator_id, destination_url, campaign, created_at FROM links";
-    pub const CLICKS: &str = "SELECT id, session_id, link_id, creator_id, clicked_at, client_ip, user_agent, referrer FROM clicks";
+    pub const CLICKS: &str = "SELECT id, session_id, link_id, creator_id, clicked_at, client_ip, client_network, user_agent, referrer FROM clicks";
     pub const LEADS: &str = "SELECT id, email, company, name, job_title, linkedin_url, created_at, updated_at FROM leads";
     pub const INFERENCES: &str = "SELECT inference_id, session_id, id AS click_id, creator_id, status,
-        inferred_company, inferred_domain, confidence, source, inferred_at, confirmed_company, confirmed_at,
+        inferred_company, inferred_domain, confidence, source, kind, inferred_at, enrich_attempts, enrich_error,
+        confirmed_company, confirmed_at,
         mismatch, lead_id, corroborated_by_lead_id, clicked_at AS created_at, updated_at FROM clicks";
 }
 
@@ -336,11 +370,52 @@ pub async fn stats(pool: &SqlitePool) -> Result<Vec<CreatorStats>, StoreError> {
             (SELECT COUNT(DISTINCT i.confirmed_company_key) FROM clicks i
                WHERE i.creator_id = c.id AND i.status = 'confirmed') AS confirmed_companies,
             (SELECT COUNT(DISTINCT i.lead_id) FROM clicks i
-               WHERE i.creator_id = c.id AND i.lead_id IS NOT NULL) AS signups,
-            (SELECT COUNT(*) FROM clicks i WHERE i.creator_id = c.id AND i.mismatch = 1) AS mismatches
+               WHERE i.creator_id = c.id AND i.lead_id IS NOT NULL)
+              -- An erased lead's confirmed clicks still count, anonymously.
+              + (SELECT COUNT(*) FROM clicks i
+               WHERE i.creator_id = c.id AND i.lead_id IS NULL AND i.status = 'confirmed') AS signups,
+            (SELECT COUNT(*) FROM clicks i WHERE i.creator_id = c.id AND i.mismatch = 1) AS mismatches,
+            (SELECT COUNT(*) FROM clicks i WHERE i.creator_id = c.id AND i.status = 'confirmed'
+               AND i.inferred_company IS NOT NULL AND i.mismatch = 0) AS inferences_confirmed,
+            (SELECT COUNT(*) FROM clicks i WHERE i.creator_id = c.id AND i.status = 'confirmed'
+               AND i.inferred_company IS NOT NULL AND i.mismatch = 1) AS inferences_corrected,
+            NULL AS inference_precision
          FROM creators c ORDER BY c.id",
     )
     .fetch_all(pool)
     .await?;
-    Ok(rows)
+    Ok(rows
+        .into_iter()
+        .map(|mut r: CreatorStats| {
+            r.inference_precision = precision(r.inferences_confirmed, r.inferences_corrected);
+            r
+        })
+        .collect())
+}
+
+/// Per-provider precision, in source order.
+pub async fn source_stats(pool: &SqlitePool) -> Result<Vec<SourceStats>, StoreError> {
+    let rows: Vec<SourceStats> = sqlx::query_as(
+        "SELECT source,
+            SUM(inferred_company IS NOT NULL) AS inferred,
+            SUM(inferred_company IS NULL) AS not_a_company,
+            SUM(status = 'confirmed' AND inferred_company IS NOT NULL AND mismatch = 0) AS confirmed,
+            SUM(status = 'confirmed' AND inferred_company IS NOT NULL AND mismatch = 1) AS corrected,
+            NULL AS precision
+         FROM clicks WHERE source IS NOT NULL GROUP BY source ORDER BY source",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|mut r| {
+            r.precision = precision(r.confirmed, r.corrected);
+            r
+        })
+        .collect())
+}
+
+fn precision(confirmed: i64, corrected: i64) -> Option<f64> {
+    let checked = confirmed + corrected;
+    (checked > 0).then(|| confirmed as f64 / checked as f64)
 }

@@ -1,4 +1,7 @@
-//! Recording a click: one row holding the click and its pending company inference.
+//! Recording a click: one row holding the click, its pending company inference and its
+//! enrichment job, already leased to the process that recorded it (which hands the job
+//! to its own enrichment queue; if that process dies, the lease runs out and any worker
+//! claims the job).
 
 use std::sync::Arc;
 
@@ -26,6 +29,8 @@ pub struct RecordClick {
     pub user_agent: Option<String>,
     /// `Referer`, truncated.
     pub referrer: Option<String>,
+    /// Until when this process's enrichment queue holds the job (Unix ms).
+    pub lease_until: i64,
 }
 
 impl WriteOp for RecordClick {
@@ -34,8 +39,8 @@ impl WriteOp for RecordClick {
     fn apply(&self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
         tx.prepare_cached(
             "INSERT INTO clicks (id, session_id, link_id, creator_id, clicked_at, client_ip, user_agent,
-                 referrer, inference_id, status, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+                 referrer, inference_id, status, updated_at, enrich_due_at, enrich_lease_until)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
         )?
         .execute(params![
             self.click_id,
@@ -48,6 +53,8 @@ impl WriteOp for RecordClick {
             self.referrer,
             self.inference_id,
             self.clicked_at,
+            self.clicked_at,
+            self.lease_until,
         ])?;
         Ok(())
     }

@@ -3,21 +3,9 @@
 use naano_core::{normalize_company, SignupResponse, ValidSignup};
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::signup::{confirm, inference_for_session};
+use super::signup::{confirm, inference_for_session, LearnedNetwork};
 use super::WriteOp;
-
-/// A company found for an IP or set by an external pipeline.
-#[derive(Debug, Clone, PartialEq)]
-pub struct InferredCompany {
-    /// Company name.
-    pub company: String,
-    /// Web domain, lowercase, without `www.`.
-    pub domain: Option<String>,
-    /// In [0, 1].
-    pub confidence: f64,
-    /// Which provider said so (`ip_table`, `admin`, …).
-    pub source: String,
-}
+use crate::inference::Answer;
 
 /// Who settles the inference, which decides what may be overwritten.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,13 +17,14 @@ pub enum SettledBy {
     Admin,
 }
 
-/// Settles the inference of `session_id`.
+/// Settles the inference of `session_id` and finishes its enrichment job.
 #[derive(Debug, Clone)]
 pub struct SettleInference {
     /// The session.
     pub session_id: String,
-    /// `None`: enrichment finished and found no company.
-    pub company: Option<InferredCompany>,
+    /// `None`: enrichment finished and nobody knows the IP. An answer of a
+    /// non-business kind also settles as "no company", with its source and kind kept.
+    pub answer: Option<Answer>,
     /// Who is settling it.
     pub by: SettledBy,
     /// Unix ms.
@@ -45,10 +34,12 @@ pub struct SettleInference {
 /// What settling did.
 #[derive(Debug, Clone)]
 pub enum Settled {
-    /// Stored; `deferred` is the answer for a signup that was waiting for it.
+    /// Stored; `deferred` is the answer for a signup that was waiting for it, and
+    /// `learned` what that signup taught about the click's network.
     Applied {
         inference_id: String,
         deferred: Option<SignupResponse>,
+        learned: Option<LearnedNetwork>,
     },
     /// Enrichment found the inference already settled (e.g. by the admin API): left alone.
     AlreadySettled,
@@ -70,10 +61,15 @@ impl WriteOp for SettleInference {
             ("pending", _) | (_, SettledBy::Admin) => {}
             _ => return Ok(Settled::AlreadySettled),
         }
-        let company = self.company.as_ref();
+        let company = self.answer.as_ref().filter(|a| a.is_attributable());
+        // Enrichment is over: the raw IP goes, its network stays (for learning and
+        // for counting), and the job leaves the queue.
         tx.prepare_cached(
             "UPDATE clicks SET status = ?, inferred_company = ?, inferred_company_key = ?,
-                 inferred_domain = ?, confidence = ?, source = ?, inferred_at = ?, updated_at = ?
+                 inferred_domain = ?, confidence = ?, source = ?, kind = ?, inferred_at = ?,
+                 client_network = COALESCE(client_network, ?), client_ip = NULL,
+                 enrich_due_at = NULL, enrich_lease_until = NULL, enrich_error = NULL,
+                 updated_at = ?
              WHERE id = ?",
         )?
         .execute(params![
@@ -86,19 +82,22 @@ impl WriteOp for SettleInference {
             company.map(|c| normalize_company(&c.company)),
             company.and_then(|c| c.domain.as_ref()),
             company.map(|c| c.confidence),
-            company.map(|c| &c.source),
+            self.answer.as_ref().map(|a| &a.source),
+            self.answer.as_ref().map(|a| a.kind.as_str()),
             self.now,
+            inference.network(),
             self.now,
             inference.click_id,
         ])?;
 
-        let deferred = match &inference.pending_signup_id {
+        let (deferred, learned) = match &inference.pending_signup_id {
             Some(event_id) => apply_waiting_signup(tx, event_id, &self.session_id, self.now)?,
-            None => None,
+            None => (None, None),
         };
         Ok(Settled::Applied {
             inference_id: inference.id,
             deferred,
+            learned,
         })
     }
 }
@@ -109,20 +108,21 @@ fn apply_waiting_signup(
     event_id: &str,
     session_id: &str,
     now: i64,
-) -> rusqlite::Result<Option<SignupResponse>> {
+) -> rusqlite::Result<(Option<SignupResponse>, Option<LearnedNetwork>)> {
     let waiting: Option<(String, Option<String>)> = tx
         .prepare_cached("SELECT payload, lead_id FROM signup_events WHERE id = ?")?
         .query_row([event_id], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?;
     let Some((payload, Some(lead_id))) = waiting else {
-        return Ok(None);
+        return Ok((None, None));
     };
     let signup: ValidSignup = serde_json::from_str(&payload).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
     })?;
     // Re-read: the row now carries the inference just written.
     let Some(settled) = inference_for_session(tx, session_id)? else {
-        return Ok(None);
+        return Ok((None, None));
     };
-    confirm(tx, &settled, &signup, &lead_id, now).map(Some)
+    let confirmed = confirm(tx, &settled, &signup, &lead_id, now)?;
+    Ok((Some(confirmed.response), confirmed.learned))
 }

@@ -4,6 +4,8 @@
 pub mod admin;
 pub mod clicks;
 pub mod inferences;
+pub mod jobs;
+pub mod privacy;
 pub mod signup;
 pub mod writer;
 

@@ -70,6 +70,59 @@ pub(crate) struct InferenceRow {
     pub inferred_company: Option<String>,
     pub inferred_domain: Option<String>,
     pub pending_signup_id: Option<String>,
+    pub client_ip: Option<String>,
+    pub client_network: Option<String>,
+    pub kind: Option<String>,
+}
+
+impl InferenceRow {
+    /// The click's /24 or /48: kept, or derived from the raw IP still held.
+    pub fn network(&self) -> Option<String> {
+        self.client_network.clone().or_else(|| {
+            let ip = self.client_ip.as_deref()?.parse().ok()?;
+            Some(naano_core::client_network(ip))
+        })
+    }
+
+    /// Whether a signup through this click may teach its network's company. Networks
+    /// an enrichment classified as an ISP, a cloud, a school or an administration are
+    /// shared by unrelated people: one signup says nothing about the next visitor.
+    fn network_is_learnable(&self) -> bool {
+        matches!(self.kind.as_deref(), None | Some("business" | "unknown"))
+    }
+}
+
+/// A network's company as a signup taught it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LearnedNetwork {
+    /// CIDR (/24 or /48).
+    pub network: String,
+    /// The confirmed company.
+    pub company: String,
+    /// Its domain, from the signup's business email.
+    pub domain: Option<String>,
+    /// Signups in a row that named this company from this network.
+    pub confirmations: i64,
+    /// Unix ms of the last change.
+    pub updated_at: i64,
+}
+
+/// A confirmed signup: the answer, and what it taught.
+#[derive(Debug, Clone)]
+pub struct Confirmed {
+    /// The webhook's answer.
+    pub response: SignupResponse,
+    /// The network learned, when the click's network was learnable.
+    pub learned: Option<LearnedNetwork>,
+}
+
+/// What the webhook's write did.
+#[derive(Debug, Clone)]
+pub struct SignupApplied {
+    /// What to answer.
+    pub outcome: SignupOutcome,
+    /// The network learned from it.
+    pub learned: Option<LearnedNetwork>,
 }
 
 pub(crate) fn inference_for_session(
@@ -77,7 +130,8 @@ pub(crate) fn inference_for_session(
     session_id: &str,
 ) -> rusqlite::Result<Option<InferenceRow>> {
     tx.prepare_cached(
-        "SELECT id, inference_id, status, inferred_company, inferred_domain, pending_signup_id
+        "SELECT id, inference_id, status, inferred_company, inferred_domain, pending_signup_id,
+             client_ip, client_network, kind
          FROM clicks WHERE session_id = ?",
     )?
     .query_row([session_id], |row| {
@@ -88,6 +142,9 @@ pub(crate) fn inference_for_session(
             inferred_company: row.get(3)?,
             inferred_domain: row.get(4)?,
             pending_signup_id: row.get(5)?,
+            client_ip: row.get(6)?,
+            client_network: row.get(7)?,
+            kind: row.get(8)?,
         })
     })
     .optional()
@@ -99,9 +156,19 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> rusqlite::Result<String
 }
 
 impl WriteOp for ApplySignup {
-    type Output = SignupOutcome;
+    type Output = SignupApplied;
 
-    fn apply(&self, tx: &Transaction<'_>) -> rusqlite::Result<SignupOutcome> {
+    fn apply(&self, tx: &Transaction<'_>) -> rusqlite::Result<SignupApplied> {
+        let (outcome, learned) = self.decide(tx)?;
+        Ok(SignupApplied { outcome, learned })
+    }
+}
+
+impl ApplySignup {
+    fn decide(
+        &self,
+        tx: &Transaction<'_>,
+    ) -> rusqlite::Result<(SignupOutcome, Option<LearnedNetwork>)> {
         let signup = &self.signup;
         if let Some(idem) = &self.idempotency {
             let stored: Option<(String, String)> = tx
@@ -112,16 +179,16 @@ impl WriteOp for ApplySignup {
                 .optional()?;
             if let Some((hash, response)) = stored {
                 if hash != idem.request_hash {
-                    return Ok(SignupOutcome::IdempotencyConflict);
+                    return Ok((SignupOutcome::IdempotencyConflict, None));
                 }
                 self.log_event(tx, None, "replayed")?;
-                return Ok(SignupOutcome::Replayed(response));
+                return Ok((SignupOutcome::Replayed(response), None));
             }
         }
 
         let Some(inference) = inference_for_session(tx, &signup.session_id)? else {
             self.log_event(tx, None, "session_not_found")?;
-            return Ok(SignupOutcome::SessionNotFound);
+            return Ok((SignupOutcome::SessionNotFound, None));
         };
         let lead_id = upsert_lead(tx, signup, &self.new_lead_id, self.now)?;
 
@@ -136,10 +203,10 @@ impl WriteOp for ApplySignup {
                 self.now,
                 inference.click_id
             ])?;
-            return Ok(SignupOutcome::Pending);
+            return Ok((SignupOutcome::Pending, None));
         }
 
-        let response = confirm(tx, &inference, signup, &lead_id, self.now)?;
+        let Confirmed { response, learned } = confirm(tx, &inference, signup, &lead_id, self.now)?;
         self.log_event(tx, Some(&lead_id), response.result.action().as_str())?;
         if let Some(idem) = &self.idempotency {
             tx.prepare_cached(
@@ -147,11 +214,9 @@ impl WriteOp for ApplySignup {
             )?
             .execute(params![idem.key, idem.request_hash, to_json(&response)?, self.now])?;
         }
-        Ok(SignupOutcome::Done(response))
+        Ok((SignupOutcome::Done(response), learned))
     }
-}
 
-impl ApplySignup {
     fn log_event(
         &self,
         tx: &Transaction<'_>,
@@ -165,8 +230,9 @@ impl ApplySignup {
             new_id()
         };
         tx.prepare_cached(
-            "INSERT INTO signup_events (id, received_at, session_id, lead_id, idempotency_key, payload, outcome)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO signup_events (id, received_at, session_id, lead_id, idempotency_key, payload,
+                 outcome, email_key)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )?
         .execute(params![
             id,
@@ -176,6 +242,7 @@ impl ApplySignup {
             self.idempotency.as_ref().map(|i| &i.key),
             to_json(&self.signup)?,
             outcome,
+            self.signup.email_key(),
         ])?;
         Ok(())
     }
@@ -227,7 +294,7 @@ pub(crate) fn confirm(
     signup: &ValidSignup,
     lead_id: &str,
     now: i64,
-) -> rusqlite::Result<SignupResponse> {
+) -> rusqlite::Result<Confirmed> {
     let matched = match &inference.inferred_company {
         Some(company) => companies_match(
             Inferred {
@@ -250,6 +317,7 @@ pub(crate) fn confirm(
     .execute(params![signup.company, confirmed_key, now, !matched, lead_id, now, inference.click_id])?;
 
     let business_domain = email_domain(&signup.email).filter(|d| !is_free_mail_domain(d));
+    let business_domain = business_domain.as_deref();
     let related = tx
         .prepare_cached(
             "UPDATE clicks SET corroborated_by_lead_id = ?, corroborated_at = ?, updated_at = ?
@@ -276,9 +344,59 @@ pub(crate) fn confirm(
             company_inference_id: inference.id.clone(),
         },
     };
-    Ok(SignupResponse::new(
-        result,
-        lead_id.to_owned(),
-        Some(related as u64),
-    ))
+    // Learn once per click: a repeated signup must not inflate the count.
+    let learned = match inference.network() {
+        Some(network) if inference.status != "confirmed" && inference.network_is_learnable() => {
+            Some(learn_network(
+                tx,
+                &network,
+                &signup.company,
+                business_domain,
+                now,
+            )?)
+        }
+        _ => None,
+    };
+    Ok(Confirmed {
+        response: SignupResponse::new(result, lead_id.to_owned(), Some(related as u64)),
+        learned,
+    })
+}
+
+/// Records that `network` belongs to `company`: one more confirmation when it already
+/// did, a correction (count restarted) when it belonged to another company.
+fn learn_network(
+    tx: &Transaction<'_>,
+    network: &str,
+    company: &str,
+    domain: Option<&str>,
+    now: i64,
+) -> rusqlite::Result<LearnedNetwork> {
+    tx.prepare_cached(
+        "INSERT INTO learned_networks (network, company, company_key, domain, confirmations, corrections, updated_at)
+         VALUES (?1, ?2, ?3, ?4, 1, 0, ?5)
+         ON CONFLICT (network) DO UPDATE SET
+             confirmations = CASE WHEN learned_networks.company_key = excluded.company_key
+                 THEN learned_networks.confirmations + 1 ELSE 1 END,
+             corrections = learned_networks.corrections
+                 + (learned_networks.company_key <> excluded.company_key),
+             domain = CASE WHEN learned_networks.company_key = excluded.company_key
+                 THEN COALESCE(excluded.domain, learned_networks.domain) ELSE excluded.domain END,
+             company = excluded.company,
+             company_key = excluded.company_key,
+             updated_at = excluded.updated_at
+         RETURNING network, company, domain, confirmations, updated_at",
+    )?
+    .query_row(
+        params![network, company, normalize_company(company), domain, now],
+        |row| {
+            Ok(LearnedNetwork {
+                network: row.get(0)?,
+                company: row.get(1)?,
+                domain: row.get(2)?,
+                confirmations: row.get(3)?,
+                updated_at: row.get(4)?,
+            })
+        },
+    )
 }

@@ -58,6 +58,7 @@ impl TestServer {
         config.public_url = None;
         config.external_inference = false;
         config.demo = false;
+        config.asn_index = "none".into();
         tweak(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let server = Server::start(config, Some(listener)).await.unwrap();

@@ -10,11 +10,12 @@ use crate::error::ApiError;
 use crate::extract::QueryParams;
 use crate::state::AppState;
 use crate::store::admin::{self, selects, Click, Filters, Inference, Lead, Page};
+use crate::store::privacy::{EraseLead, Erased};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/clicks", get(clicks))
-        .route("/leads", get(leads))
+        .route("/leads", get(leads).delete(erase_lead))
         .route("/inferences", get(inferences))
 }
 
@@ -73,11 +74,41 @@ async fn leads(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct EraseQuery {
+    email: Option<String>,
+}
+
+/// `DELETE /api/admin/leads?email=…`: erases the personal data stored for an email
+/// (GDPR art. 17) — the lead, the signup payloads, the clicks' IP, network, user agent
+/// and referrer — keeping anonymous counts.
+async fn erase_lead(
+    State(state): State<AppState>,
+    QueryParams(q): QueryParams<EraseQuery>,
+) -> Result<Json<Erased>, ApiError> {
+    let email_key = q
+        .email
+        .map(|e| e.trim().to_lowercase())
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| ApiError::invalid("email: is required (the address to erase)"))?;
+    state
+        .store
+        .write(EraseLead {
+            email_key: email_key.clone(),
+        })
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("Nothing is stored for {email_key:?}")))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct InferenceFilters {
     session_id: Option<String>,
     status: Option<String>,
     creator_id: Option<String>,
     lead_id: Option<String>,
+    source: Option<String>,
+    kind: Option<String>,
     cursor: Option<String>,
     limit: Option<u32>,
 }
@@ -101,6 +132,8 @@ async fn inferences(
         ("status", q.status),
         ("creator_id", q.creator_id),
         ("lead_id", q.lead_id),
+        ("source", q.source),
+        ("kind", q.kind),
     ]);
     let paging = Paging {
         cursor: q.cursor,

@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, PathParam};
 use crate::inference::ip_table::normalize_domain;
+use crate::inference::Answer;
 use crate::state::AppState;
-use crate::store::inferences::{InferredCompany, SettleInference, Settled, SettledBy};
+use crate::store::inferences::{SettleInference, Settled, SettledBy};
 use crate::store::now_ms;
 
 pub fn router() -> Router<AppState> {
@@ -70,22 +71,28 @@ async fn set_inference(
 
     let op = SettleInference {
         session_id: session_id.clone(),
-        company: Some(InferredCompany {
+        answer: Some(Answer {
             company,
             domain,
             confidence,
             source: "admin".into(),
+            kind: naano_core::OrgKind::Business,
         }),
         by: SettledBy::Admin,
         now: now_ms(),
     };
     match state.store.write(op).await? {
-        Settled::Applied { inference_id, deferred } => Ok(Json(InferenceSet {
+        Settled::Applied { inference_id, deferred, learned } => {
+            if let Some(learned) = &learned {
+                state.learned.record(learned);
+            }
+            Ok(Json(InferenceSet {
             status: if deferred.is_some() { "confirmed" } else { "inferred" },
             session_id,
             company_inference_id: inference_id,
             applied_signup: deferred,
-        })),
+        }))
+        }
         Settled::UnknownSession => Err(ApiError::session_not_found(&session_id)),
         Settled::AlreadyConfirmed => Err(ApiError::Conflict(
             "A signup has already confirmed this session's company; the inference is kept for audit".into(),

@@ -1,0 +1,167 @@
+//! Networks learned from signups, as an inference provider: a click from a /24 (or /48)
+//! where a signup confirmed a company is inferred as that company.
+//!
+//! The database's `learned_networks` table is the truth; this is its in-memory copy, so
+//! a lookup is one hash probe. A signup's write hands back what it learned and the copy
+//! is updated at once; a periodic refresh picks up rows other processes wrote.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::RwLock;
+
+use naano_core::OrgKind;
+use sqlx::SqlitePool;
+
+use super::{Answer, CompanyInference, LookupFuture};
+use crate::store::signup::LearnedNetwork;
+use crate::store::StoreError;
+
+/// Confidence of a network confirmed by `confirmations` signups in a row: 0.85 for the
+/// first, rising towards 0.95 — above public ASN data (0.5), since a person working
+/// there said so, yet below certainty, since people move and offices share buildings.
+pub fn learned_confidence(confirmations: i64) -> f64 {
+    let n = confirmations.max(1) as f64;
+    0.95 - 0.1 / n
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    company: String,
+    domain: Option<String>,
+    confirmations: i64,
+    updated_at: i64,
+}
+
+/// The learned networks.
+#[derive(Debug, Default)]
+pub struct LearnedNetworks {
+    networks: RwLock<HashMap<String, Entry>>,
+}
+
+impl LearnedNetworks {
+    /// Takes in what a write learned (newer than what is held).
+    pub fn record(&self, learned: &LearnedNetwork) {
+        let Ok(mut map) = self.networks.write() else {
+            return;
+        };
+        let fresher = map
+            .get(&learned.network)
+            .is_none_or(|e| e.updated_at <= learned.updated_at);
+        if fresher {
+            map.insert(
+                learned.network.clone(),
+                Entry {
+                    company: learned.company.clone(),
+                    domain: learned.domain.clone(),
+                    confirmations: learned.confirmations,
+                    updated_at: learned.updated_at,
+                },
+            );
+        }
+    }
+
+    /// Loads rows changed at or after `since` (Unix ms); returns the newest change
+    /// seen, the `since` of the next refresh.
+    pub async fn refresh(&self, pool: &SqlitePool, since: i64) -> Result<i64, StoreError> {
+        let rows: Vec<(String, String, Option<String>, i64, i64)> = sqlx::query_as(
+            "SELECT network, company, domain, confirmations, updated_at
+             FROM learned_networks WHERE updated_at >= ? ORDER BY updated_at",
+        )
+        .bind(since)
+        .fetch_all(pool)
+        .await?;
+        let mut newest = since;
+        for (network, company, domain, confirmations, updated_at) in rows {
+            newest = newest.max(updated_at);
+            self.record(&LearnedNetwork {
+                network,
+                company,
+                domain,
+                confirmations,
+                updated_at,
+            });
+        }
+        Ok(newest)
+    }
+
+    /// Number of networks held.
+    pub fn len(&self) -> usize {
+        self.networks.read().map_or(0, |m| m.len())
+    }
+
+    /// Whether none is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The learned company of `ip`'s network.
+    pub fn find(&self, ip: IpAddr) -> Option<Answer> {
+        let network = naano_core::client_network(ip);
+        let map = self.networks.read().ok()?;
+        let entry = map.get(&network)?;
+        Some(Answer {
+            company: entry.company.clone(),
+            domain: entry.domain.clone(),
+            confidence: learned_confidence(entry.confirmations),
+            source: "learned".into(),
+            kind: OrgKind::Business,
+        })
+    }
+}
+
+impl CompanyInference for LearnedNetworks {
+    fn name(&self) -> &'static str {
+        "learned"
+    }
+
+    fn lookup(&self, ip: IpAddr) -> LookupFuture<'_> {
+        Box::pin(std::future::ready(Ok(self.find(ip))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn learned(network: &str, company: &str, confirmations: i64, at: i64) -> LearnedNetwork {
+        LearnedNetwork {
+            network: network.into(),
+            company: company.into(),
+            domain: None,
+            confirmations,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn a_click_from_the_same_network_gets_the_learned_company() {
+        let l = LearnedNetworks::default();
+        l.record(&learned("203.0.113.0/24", "Acme", 1, 10));
+        let hit = l.find("203.0.113.200".parse().unwrap()).unwrap();
+        assert_eq!(
+            (hit.company.as_str(), hit.source.as_str()),
+            ("Acme", "learned")
+        );
+        assert_eq!(hit.confidence, learned_confidence(1));
+        assert!(l.find("203.0.114.1".parse().unwrap()).is_none());
+    }
+
+    #[test]
+    fn older_news_does_not_replace_newer() {
+        let l = LearnedNetworks::default();
+        l.record(&learned("203.0.113.0/24", "Globex", 1, 20));
+        l.record(&learned("203.0.113.0/24", "Acme", 3, 10));
+        assert_eq!(
+            l.find("203.0.113.1".parse().unwrap()).unwrap().company,
+            "Globex"
+        );
+    }
+
+    #[test]
+    fn confidence_rises_with_confirmations_and_stays_below_one() {
+        let c: Vec<f64> = (1..=5).map(learned_confidence).collect();
+        assert!(c.windows(2).all(|w| w[0] < w[1]), "{c:?}");
+        assert!(c[0] > crate::inference::asn::ASN_CONFIDENCE);
+        assert!(learned_confidence(1_000_000) < 1.0);
+    }
+}

@@ -1,0 +1,165 @@
+//! The durable enrichment queue: each pending click's row carries its job (due time,
+//! lease, attempts). Workers claim due jobs by leasing them; a lease that runs out
+//! (crashed worker) makes the job claimable again, so no job is ever lost, and the
+//! settlement itself only applies to a still-pending inference, so no job is applied
+//! twice.
+
+use rusqlite::{params, Transaction};
+
+use super::inferences::{SettleInference, Settled};
+use super::WriteOp;
+
+/// How long a claimed job is reserved for its worker (ms). Far longer than any lookup
+/// (the external provider's timeout is seconds), short enough that a crashed worker's
+/// jobs come back soon.
+pub const LEASE_MS: i64 = 30_000;
+
+/// A job as a worker sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedJob {
+    /// The click.
+    pub click_id: String,
+    /// Its session.
+    pub session_id: String,
+    /// The raw client IP (still held: the job is not done).
+    pub client_ip: Option<String>,
+    /// Provider failures so far.
+    pub attempts: u32,
+}
+
+/// Leases up to `limit` due jobs until `lease_until`.
+#[derive(Debug, Clone)]
+pub struct ClaimDueJobs {
+    /// Unix ms.
+    pub now: i64,
+    /// Unix ms.
+    pub lease_until: i64,
+    /// Most jobs claimed at once.
+    pub limit: u32,
+}
+
+impl WriteOp for ClaimDueJobs {
+    type Output = Vec<ClaimedJob>;
+
+    fn apply(&self, tx: &Transaction<'_>) -> rusqlite::Result<Vec<ClaimedJob>> {
+        let mut stmt = tx.prepare_cached(
+            "UPDATE clicks SET enrich_lease_until = ?1
+             WHERE id IN (
+                 SELECT id FROM clicks
+                 WHERE enrich_due_at IS NOT NULL AND enrich_due_at <= ?2
+                   AND (enrich_lease_until IS NULL OR enrich_lease_until <= ?2)
+                 ORDER BY enrich_due_at LIMIT ?3)
+             RETURNING id, session_id, client_ip, enrich_attempts",
+        )?;
+        let rows = stmt.query_map(params![self.lease_until, self.now, self.limit], |row| {
+            Ok(ClaimedJob {
+                click_id: row.get(0)?,
+                session_id: row.get(1)?,
+                client_ip: row.get(2)?,
+                attempts: row.get(3)?,
+            })
+        })?;
+        rows.collect()
+    }
+}
+
+/// Start-of-run housekeeping of the queue.
+#[derive(Debug, Clone, Copy)]
+pub struct ResumeJobs {
+    /// Release every lease: with SQLite one process owns the database, so at start
+    /// every lease is a leftover of a previous run (stopped or crashed).
+    pub release_leases: bool,
+    /// Give parked inferences (left for an external pipeline by an earlier run) a job
+    /// again: this run settles unknown IPs itself.
+    pub unpark: bool,
+    /// Unix ms.
+    pub now: i64,
+}
+
+impl WriteOp for ResumeJobs {
+    /// Jobs made claimable.
+    type Output = usize;
+
+    fn apply(&self, tx: &Transaction<'_>) -> rusqlite::Result<usize> {
+        let mut resumed = 0;
+        if self.release_leases {
+            resumed += tx
+                .prepare_cached(
+                    "UPDATE clicks SET enrich_lease_until = NULL
+                     WHERE enrich_due_at IS NOT NULL AND enrich_lease_until IS NOT NULL",
+                )?
+                .execute([])?;
+        }
+        if self.unpark {
+            resumed += tx
+                .prepare_cached(
+                    "UPDATE clicks SET enrich_due_at = ?
+                     WHERE status = 'pending' AND enrich_due_at IS NULL",
+                )?
+                .execute([self.now])?;
+        }
+        Ok(resumed)
+    }
+}
+
+/// What a worker did with one job.
+#[derive(Debug, Clone)]
+pub enum JobResult {
+    /// The chain decided: settle the inference.
+    Settle(SettleInference),
+    /// A provider failed: try again at `due_at`.
+    Retry {
+        click_id: String,
+        due_at: i64,
+        /// Whether this counts as a failed attempt (a rate-limit wait does not).
+        count_attempt: bool,
+        error: String,
+    },
+    /// Nobody knows the IP and an external pipeline settles it: the job is done, the
+    /// inference stays pending.
+    Park { click_id: String },
+}
+
+/// A batch of job results committed together.
+#[derive(Debug, Clone)]
+pub struct ApplyJobResults(pub Vec<JobResult>);
+
+impl WriteOp for ApplyJobResults {
+    type Output = Vec<Option<Settled>>;
+
+    fn apply(&self, tx: &Transaction<'_>) -> rusqlite::Result<Vec<Option<Settled>>> {
+        self.0
+            .iter()
+            .map(|result| match result {
+                JobResult::Settle(settle) => settle.apply(tx).map(Some),
+                JobResult::Retry {
+                    click_id,
+                    due_at,
+                    count_attempt,
+                    error,
+                } => {
+                    tx.prepare_cached(
+                        "UPDATE clicks SET enrich_due_at = ?, enrich_lease_until = NULL,
+                             enrich_attempts = enrich_attempts + ?, enrich_error = ?
+                         WHERE id = ? AND status = 'pending' AND enrich_due_at IS NOT NULL",
+                    )?
+                    .execute(params![
+                        due_at,
+                        i64::from(*count_attempt),
+                        error,
+                        click_id
+                    ])?;
+                    Ok(None)
+                }
+                JobResult::Park { click_id } => {
+                    tx.prepare_cached(
+                        "UPDATE clicks SET enrich_due_at = NULL, enrich_lease_until = NULL
+                         WHERE id = ? AND status = 'pending'",
+                    )?
+                    .execute([click_id])?;
+                    Ok(None)
+                }
+            })
+            .collect()
+    }
+}
