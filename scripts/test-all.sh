@@ -13,9 +13,13 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "Rust: docs build without warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet -p naano -p naano-core --all-features
 
+step "Test data: public IP-to-ASN CSVs (npm pack @ip-location-db/asn, pinned version)"
+./scripts/fetch-asn-data.sh
+
 step "Rust: unit and integration tests (real server binary, real HTTP, real SQLite files)"
-# The SDK and example tests start target/debug/naano-server.
-cargo build --quiet -p naano-server
+# The SDK and example tests start target/debug/naano-server; the inference tests also
+# start the fake enrichment service (a testkit binary).
+cargo build --quiet -p naano-server -p naano-testkit --bins
 # The Python and Node addons are cdylibs for their hosts; their own suites test them below.
 cargo test --workspace --exclude naano-python --exclude naano-node
 

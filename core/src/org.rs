@@ -157,6 +157,9 @@ const GOVERNMENT_WORDS: &[&str] = &[
     "county of",
     "state of",
     "municipality",
+    "municipal",
+    "county",
+    "district",
     "parliament",
     "national police",
     "armed forces",
@@ -188,6 +191,12 @@ const ISP_WORDS: &[&str] = &[
     "telecommunications",
     "telecommunication",
     "telecomunicacoes",
+    "comunicacao",
+    "comunicacoes",
+    "provedor",
+    "fibra",
+    "wifi",
+    "wisp",
     "telecomunicaciones",
     "telephone",
     "telefonica",
@@ -363,12 +372,18 @@ const STRONG_STEMS: &[&str] = &[
 const PREFIX_STEMS: &[&str] = &["host", "cloud", "server"];
 
 fn contains_phrase(words: &str, phrase: &str) -> bool {
-    let needle = format!(" {phrase} ");
-    words.contains(&needle)
+    // `words` is padded with spaces, so a whole-word match is bounded by spaces.
+    let prefix_ok = PREFIX_STEMS.contains(&phrase);
+    if STRONG_STEMS.contains(&phrase) && words.contains(phrase) {
+        return true;
+    }
+    words.match_indices(phrase).any(|(at, _)| {
+        let before = words[..at].ends_with(' ');
+        let after = words[at + phrase.len()..].starts_with(' ');
         // Hosting brands are often compounds: "Hostinger", "Cloudhouse", "Serverius".
         // Every other phrase matches whole words only ("mobile" is not "Mobileye").
-        || (PREFIX_STEMS.contains(&phrase) && words.contains(&format!(" {phrase}")))
-        || (STRONG_STEMS.contains(&phrase) && words.contains(phrase))
+        before && (after || prefix_ok)
+    })
 }
 
 #[cfg(test)]
@@ -418,6 +433,9 @@ mod tests {
             (64525, "City of Chicago", Government),
             (64526, "U.S. Department of Energy", Government),
             (64527, "example.gov", Government),
+            (64528, "Jefferson County", Government),
+            (64529, "Springfield School District", Education),
+            (64519, "Example Provedor de Internet Ltda", Isp),
             // Businesses: their own networks.
             (64530, "Enecom,Inc.", Business),
             (64531, "Apple Inc.", Business),

@@ -46,7 +46,12 @@ pub struct Config {
     /// Binary index of public IP-to-ASN data, written by `naano-server import-asn` and
     /// loaded at start (skipped, with a log line, while it does not exist). `none`
     /// disables the ASN provider.
-    #[arg(long, env = "NAANO_ASN_INDEX", default_value = "naano-asn.idx")]
+    #[arg(
+        long,
+        env = "NAANO_ASN_INDEX",
+        default_value = "naano-asn.idx",
+        global = true
+    )]
     pub asn_index: PathBuf,
 
     /// CSV `asn,kind[,company[,domain]]` correcting the classification of ASN holders

@@ -345,3 +345,146 @@ async fn bad_configuration_fails_loudly() {
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_asn_indexes_the_public_data_and_the_server_answers_from_it() {
+    use naano_server::inference::asn::AsnIndex;
+    let data = naano_testkit::asn_data_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let index_path = dir.path().join("asn.idx");
+    let out = std::process::Command::new(BIN)
+        .args(["import-asn", data.to_str().unwrap(), "--asn-index"])
+        .arg(&index_path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("imported "), "{stdout}");
+
+    // Known addresses of the real data, IPv4 and IPv6, and their kinds.
+    let index = AsnIndex::load(&index_path).unwrap();
+    let (v4, v6, orgs) = index.counts();
+    assert!(
+        v4 > 300_000 && v6 > 50_000 && orgs > 50_000,
+        "{v4} {v6} {orgs}"
+    );
+    for (ip, asn, kind) in [
+        ("1.1.1.1", 13335, "hosting"),              // Cloudflare's resolver
+        ("2606:4700:4700::1111", 13335, "hosting"), // ... and its IPv6 twin
+        ("8.8.8.8", 15169, "hosting"),              // Google
+        ("4.144.0.1", 8075, "hosting"),             // Microsoft (Azure)
+        ("17.0.0.1", 714, "business"),              // Apple's own /8
+    ] {
+        let org = index
+            .lookup(ip.parse().unwrap())
+            .unwrap_or_else(|| panic!("{ip} not found"));
+        assert_eq!((org.asn, org.kind.as_str()), (asn, kind), "{ip}: {org:?}");
+    }
+    assert!(
+        index.lookup("10.0.0.1".parse().unwrap()).is_none(),
+        "private space is in no AS"
+    );
+
+    // The server loads the index (no CSV needed any more) and uses it.
+    let db = dir.path().join("naano.db");
+    let mut server = Proc::spawn(
+        &db,
+        &["--trust-proxy", "--asn-index", index_path.to_str().unwrap()],
+    )
+    .await;
+    let slug = new_link(&server.base).await;
+    let apple = click(&server.base, &slug, "17.0.0.1").await.unwrap();
+    let cloudflare = click(&server.base, &slug, "1.1.1.1").await.unwrap();
+    for (session, status, company) in [
+        (&apple, "inferred", Value::from("Apple Inc.")),
+        (&cloudflare, "no_company", Value::Null),
+    ] {
+        let mut inference = Value::Null;
+        for _ in 0..500 {
+            inference = admin(
+                &server.base,
+                reqwest::Method::GET,
+                &format!("/api/admin/inferences?session_id={session}"),
+                None,
+            )
+            .await["data"][0]
+                .clone();
+            if inference["status"] != "pending" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(inference["status"], status, "{inference}");
+        assert_eq!(inference["inferred_company"], company);
+        assert_eq!(inference["source"], "asn");
+    }
+    assert!(server.signal("-TERM").await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_enrichment_and_the_restart_finishes_the_job() {
+    let fake = naano_testkit::FakeEnricher::spawn().await;
+    fake.set_mode("slow").await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("naano.db");
+    let url = fake.url_template();
+    let args = [
+        "--trust-proxy",
+        "--enrich-url",
+        url.as_str(),
+        "--enrich-token",
+        naano_testkit::FAKE_ENRICHER_TOKEN,
+        "--enrich-timeout-ms",
+        "60000",
+    ];
+
+    // The lookup is in flight at the service when the process dies.
+    let mut first = Proc::spawn(&db, &args).await;
+    let slug = new_link(&first.base).await;
+    let session = click(&first.base, &slug, "10.1.7.7").await.unwrap();
+    for _ in 0..500 {
+        if fake.requests().await > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(fake.requests().await, 1, "the lookup started");
+    assert!(!first.signal("-KILL").await.success());
+    let job = format!(
+        "SELECT COUNT(*) FROM clicks WHERE session_id = '{session}' AND status = 'pending'
+           AND enrich_due_at IS NOT NULL AND client_ip = '10.1.7.7'"
+    );
+    assert_eq!(count(&db, &job).await, 1, "the job survived the crash");
+
+    // The service is back; the restarted server claims the job and settles it.
+    fake.set_mode("ok").await;
+    let mut second = Proc::spawn(&db, &args).await;
+    let mut inference = Value::Null;
+    for _ in 0..500 {
+        inference = admin(
+            &second.base,
+            reqwest::Method::GET,
+            &format!("/api/admin/inferences?session_id={session}"),
+            None,
+        )
+        .await["data"][0]
+            .clone();
+        if inference["status"] == "inferred" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(inference["inferred_company"], "Initech", "{inference}");
+    assert_eq!(inference["source"], "http");
+    assert_eq!(
+        count(&db, &format!("SELECT COUNT(*) FROM clicks WHERE session_id = '{session}' AND client_ip IS NULL AND client_network = '10.1.7.0/24' AND enrich_due_at IS NULL")).await,
+        1,
+        "settled: raw IP gone, job done"
+    );
+    assert!(second.signal("-TERM").await.success());
+    fake.stop().await;
+}

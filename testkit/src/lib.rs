@@ -302,3 +302,101 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// The fake enrichment service binary (`target/debug/naano-fake-enricher`; build it with
+/// `cargo build -p naano-testkit --bins`, as `scripts/test-all.sh` does).
+pub fn fake_enricher_binary() -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/naano-fake-enricher");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p naano-testkit --bins` first",
+        path.display()
+    );
+    path
+}
+
+/// A running fake enrichment service (see `src/bin/naano-fake-enricher.rs`).
+#[derive(Debug)]
+pub struct FakeEnricher {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    child: Child,
+}
+
+impl FakeEnricher {
+    /// Starts it on `addr` (`127.0.0.1:0` for any port).
+    pub async fn spawn_on(addr: &str) -> Self {
+        let mut child = Command::new(fake_enricher_binary())
+            .arg(addr)
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .expect("the fake enricher did not start in time")
+            .unwrap()
+            .expect("the fake enricher exited before listening");
+        let base = line
+            .strip_prefix("fake-enricher listening on ")
+            .expect("unexpected first line")
+            .to_owned();
+        Self { base, child }
+    }
+
+    /// Starts it on any free port.
+    pub async fn spawn() -> Self {
+        Self::spawn_on("127.0.0.1:0").await
+    }
+
+    /// The `--enrich-url` template pointing at it.
+    pub fn url_template(&self) -> String {
+        format!("{}/{{ip}}", self.base)
+    }
+
+    /// Switches its behaviour: `ok`, `slow`, `error`, `garbage` or `throttle`.
+    pub async fn set_mode(&self, mode: &str) {
+        let status = reqwest::Client::new()
+            .put(format!("{}/_mode/{mode}", self.base))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status.is_success(), "set mode {mode}: {status}");
+    }
+
+    /// Lookups received so far.
+    pub async fn requests(&self) -> u64 {
+        let stats: Value = reqwest::get(format!("{}/_stats", self.base))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        stats["requests"].as_u64().unwrap()
+    }
+
+    /// Stops it.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// The token the fake enricher expects.
+pub const FAKE_ENRICHER_TOKEN: &str = "fake-token";
+
+/// The unpacked `@ip-location-db/asn` package the tests import (`NAANO_ASN_DATA`, or
+/// `target/test-data/asn/package` as `scripts/fetch-asn-data.sh` leaves it).
+pub fn asn_data_dir() -> PathBuf {
+    let dir = std::env::var("NAANO_ASN_DATA").map_or_else(
+        |_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-data/asn/package"),
+        PathBuf::from,
+    );
+    assert!(
+        dir.join("asn-ipv4.csv").is_file() && dir.join("asn-ipv6.csv").is_file(),
+        "the public ASN data is missing at {}: run `scripts/fetch-asn-data.sh` first",
+        dir.display()
+    );
+    dir
+}

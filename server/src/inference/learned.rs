@@ -46,7 +46,7 @@ impl LearnedNetworks {
         };
         let fresher = map
             .get(&learned.network)
-            .is_none_or(|e| e.updated_at <= learned.updated_at);
+            .map_or(true, |e| e.updated_at <= learned.updated_at);
         if fresher {
             map.insert(
                 learned.network.clone(),

@@ -113,13 +113,16 @@ impl ProviderChain {
     /// Asks each provider in turn. A failing provider stops the chain with
     /// [`ChainOutcome::Retry`] — a lower provider's answer must not replace a better one
     /// that is only temporarily unavailable — unless `give_up_on_failures` is set (the
-    /// job's last attempt), in which case the failing provider is skipped.
+    /// job's last attempt), in which case the failing provider is skipped. A rate-limit
+    /// wait is never skipped: it is not a failure and does not use up attempts.
     pub async fn lookup(&self, ip: IpAddr, give_up_on_failures: bool) -> ChainOutcome {
         let ip = naano_core::canonical_ip(ip);
         for provider in &self.providers {
             match provider.lookup(ip).await {
                 Ok(Some(answer)) => return ChainOutcome::Answer(answer),
                 Ok(None) => {}
+                // Waiting for a rate limit is not a failure: never a reason to skip.
+                Err(err @ ProviderError::RateLimited(_)) => return ChainOutcome::Retry(err),
                 Err(err) if give_up_on_failures => {
                     tracing::warn!(provider = provider.name(), error = %err, %ip,
                         "provider still failing on the last attempt; asking the next one");

@@ -38,7 +38,7 @@ pub enum Settled {
     /// `learned` what that signup taught about the click's network.
     Applied {
         inference_id: String,
-        deferred: Option<SignupResponse>,
+        deferred: Option<Box<SignupResponse>>,
         learned: Option<LearnedNetwork>,
     },
     /// Enrichment found the inference already settled (e.g. by the admin API): left alone.
@@ -108,7 +108,7 @@ fn apply_waiting_signup(
     event_id: &str,
     session_id: &str,
     now: i64,
-) -> rusqlite::Result<(Option<SignupResponse>, Option<LearnedNetwork>)> {
+) -> rusqlite::Result<(Option<Box<SignupResponse>>, Option<LearnedNetwork>)> {
     let waiting: Option<(String, Option<String>)> = tx
         .prepare_cached("SELECT payload, lead_id FROM signup_events WHERE id = ?")?
         .query_row([event_id], |row| Ok((row.get(0)?, row.get(1)?)))
@@ -124,5 +124,5 @@ fn apply_waiting_signup(
         return Ok((None, None));
     };
     let confirmed = confirm(tx, &settled, &signup, &lead_id, now)?;
-    Ok((Some(confirmed.response), confirmed.learned))
+    Ok((Some(Box::new(confirmed.response)), confirmed.learned))
 }

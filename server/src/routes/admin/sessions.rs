@@ -34,7 +34,7 @@ struct InferenceSet {
     status: &'static str,
     /// The webhook answer for a signup that was waiting for this inference.
     #[serde(skip_serializing_if = "Option::is_none")]
-    applied_signup: Option<SignupResponse>,
+    applied_signup: Option<Box<SignupResponse>>,
 }
 
 async fn set_inference(
