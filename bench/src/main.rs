@@ -6,6 +6,7 @@
 //! subcommand) and a `naano-server` on a fresh SQLite file, then drives each endpoint for
 //! a fixed time with a fixed number of keep-alive connections. It stops by itself.
 
+mod inference;
 mod load;
 mod sdk;
 
@@ -56,6 +57,22 @@ enum Cmd {
         #[arg(long, default_value_t = 20_000)]
         delivered: usize,
     },
+    /// Company inference: ASN index build/load/memory, lookups/s, and the redirect with
+    /// inference off and on.
+    Inference {
+        /// The naano-server binary to measure (build it with --release).
+        #[arg(long, default_value = "target/release/naano-server")]
+        server_bin: PathBuf,
+        /// The unpacked `@ip-location-db/asn` package (scripts/fetch-asn-data.sh).
+        #[arg(long, default_value = "target/test-data/asn/package")]
+        asn_data: PathBuf,
+        /// Seconds per measured redirect phase.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Concurrent keep-alive connections.
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+    },
     /// Serve the bare endpoints (used by `run`).
     Bare,
 }
@@ -85,6 +102,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 delivered,
             );
             Ok(())
+        }
+        Cmd::Inference {
+            server_bin,
+            asn_data,
+            seconds,
+            connections,
+        } => {
+            let dir = tempfile::tempdir()?;
+            let index = inference::index_costs(&asn_data, dir.path())?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(inference::redirect_costs(
+                &server_bin,
+                &index,
+                Duration::from_secs(seconds),
+                connections,
+            ))
         }
         Cmd::Run {
             server_bin,

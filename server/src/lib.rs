@@ -126,7 +126,7 @@ impl Server {
             config.admin_token = Some(demo_token());
         }
         let public_base = config.public_base(addr);
-        let state = AppState::new(config, store, enrichment, learned, public_base);
+        let state = AppState::new(config, store, enrichment, learned, chain, public_base);
         if state.config.demo {
             demo::seed(&state)
                 .await

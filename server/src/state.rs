@@ -8,6 +8,7 @@ use subtle::ConstantTimeEq;
 use crate::config::Config;
 use crate::inference::enrichment::Enrichment;
 use crate::inference::learned::LearnedNetworks;
+use crate::inference::ProviderChain;
 use crate::store::Store;
 
 /// Shared state: cheap to clone.
@@ -21,6 +22,8 @@ pub struct AppState {
     pub enrichment: Enrichment,
     /// Networks learned from signups (updated after each signup's commit).
     pub learned: Arc<LearnedNetworks>,
+    /// The inference providers (the redirect settles in-memory answers at once).
+    pub chain: Arc<ProviderChain>,
     /// Base of the tracking URLs handed out, without a trailing slash.
     pub public_base: Arc<str>,
     /// SHA-256 of the admin token; `None` disables the admin API.
@@ -34,6 +37,7 @@ impl AppState {
         store: Store,
         enrichment: Enrichment,
         learned: Arc<LearnedNetworks>,
+        chain: Arc<ProviderChain>,
         public_base: String,
     ) -> Self {
         let admin_token_digest = config
@@ -46,6 +50,7 @@ impl AppState {
             store,
             enrichment,
             learned,
+            chain,
             public_base: public_base.into(),
             admin_token_digest,
         }

@@ -422,7 +422,7 @@ async fn stats_report_each_sources_measured_precision() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_strips_details_of_old_clicks_only() {
     use naano_server::store::admin::{CreateCreator, CreateLink};
-    use naano_server::store::clicks::RecordClick;
+    use naano_server::store::clicks::{ClickInference, RecordClick};
     use naano_server::store::privacy::ExpireClickDetails;
     use naano_server::store::{new_id, now_ms, LinkTarget, Store};
 
@@ -477,7 +477,7 @@ async fn retention_strips_details_of_old_clicks_only() {
                 client_ip: Some("192.0.2.1".into()),
                 user_agent: Some("UA".into()),
                 referrer: Some("https://www.linkedin.com/".into()),
-                lease_until: at,
+                inference: ClickInference::Job { lease_until: at },
             })
             .await
             .unwrap();

@@ -57,3 +57,9 @@ WHEN NOT (
     AND NEW.session_id = OLD.session_id AND NEW.outcome = OLD.outcome
 )
 BEGIN SELECT RAISE(ABORT, 'signup_events is append-only (erasure excepted)'); END;
+
+-- Public ASN data names companies without a domain: keep those rows out of the domain
+-- index (a lookup by `inferred_domain = ?` implies NOT NULL, so SQLite still uses it).
+DROP INDEX clicks_inferred_domain_idx;
+CREATE INDEX clicks_inferred_domain_idx ON clicks (inferred_domain)
+    WHERE status = 'inferred' AND inferred_domain IS NOT NULL;

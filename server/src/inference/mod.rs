@@ -80,6 +80,12 @@ pub trait CompanyInference: Send + Sync + std::fmt::Debug {
     fn name(&self) -> &'static str;
     /// The organisation behind `ip`; `Ok(None)` when this provider does not know it.
     fn lookup(&self, ip: IpAddr) -> LookupFuture<'_>;
+
+    /// The answer straight from memory, for providers that need no I/O (`Some(None)`:
+    /// not known); `None` for a provider that must go to the network.
+    fn lookup_now(&self, _ip: IpAddr) -> Option<Option<Answer>> {
+        None
+    }
 }
 
 /// What the chain decided for an IP.
@@ -108,6 +114,21 @@ impl ProviderChain {
     /// The providers' names, in order (logged at start).
     pub fn names(&self) -> Vec<&'static str> {
         self.providers.iter().map(|p| p.name()).collect()
+    }
+
+    /// The chain's decision when every provider it has to ask answers from memory; `None`
+    /// as soon as one would need the network. The redirect uses this to settle a click
+    /// in the click's own write: no job, no second write, and still no I/O before the
+    /// visitor is redirected (an in-memory lookup costs well under a microsecond).
+    pub fn lookup_now(&self, ip: IpAddr) -> Option<ChainOutcome> {
+        let ip = naano_core::canonical_ip(ip);
+        for provider in &self.providers {
+            match provider.lookup_now(ip)? {
+                Some(answer) => return Some(ChainOutcome::Answer(answer)),
+                None => {}
+            }
+        }
+        Some(ChainOutcome::Unknown)
     }
 
     /// Asks each provider in turn. A failing provider stops the chain with
@@ -158,6 +179,17 @@ mod tests {
             });
             Box::pin(std::future::ready(result))
         }
+        fn lookup_now(&self, ip: IpAddr) -> Option<Option<Answer>> {
+            let answer = self.1.clone().ok()?.map(|kind| Answer {
+                company: format!("{} answer", self.0),
+                domain: None,
+                confidence: 0.5,
+                source: self.0.into(),
+                kind,
+            });
+            let _ = ip;
+            Some(answer)
+        }
     }
 
     fn chain(providers: Vec<Fixed>) -> ProviderChain {
@@ -194,6 +226,52 @@ mod tests {
         let outcome = c.lookup(IP, false).await;
         assert_eq!(source(&outcome), Some("asn"), "an ISP answer decides too");
         assert!(matches!(outcome, ChainOutcome::Answer(a) if !a.is_attributable()));
+    }
+
+    #[test]
+    fn in_memory_chains_decide_now_and_network_ones_wait() {
+        let memory = chain(vec![
+            Fixed("table", Ok(None)),
+            Fixed("asn", Ok(Some(OrgKind::Isp))),
+        ]);
+        assert!(
+            matches!(memory.lookup_now(IP), Some(ChainOutcome::Answer(a)) if a.source == "asn")
+        );
+        assert_eq!(
+            chain(vec![Fixed("t", Ok(None))]).lookup_now(IP),
+            Some(ChainOutcome::Unknown)
+        );
+        let with_network = ProviderChain::new(vec![
+            Arc::new(Fixed("table", Ok(None))) as Arc<dyn CompanyInference>,
+            Arc::new(Remote),
+            Arc::new(Fixed("asn", Ok(Some(OrgKind::Business)))),
+        ]);
+        assert_eq!(
+            with_network.lookup_now(IP),
+            None,
+            "the remote one must be asked first"
+        );
+        let known_first = ProviderChain::new(vec![
+            Arc::new(Fixed("table", Ok(Some(OrgKind::Business)))) as Arc<dyn CompanyInference>,
+            Arc::new(Remote),
+        ]);
+        assert!(matches!(
+            known_first.lookup_now(IP),
+            Some(ChainOutcome::Answer(_))
+        ));
+    }
+
+    /// A provider that needs the network.
+    #[derive(Debug)]
+    struct Remote;
+
+    impl CompanyInference for Remote {
+        fn name(&self) -> &'static str {
+            "remote"
+        }
+        fn lookup(&self, _ip: IpAddr) -> LookupFuture<'_> {
+            Box::pin(std::future::ready(Ok(None)))
+        }
     }
 
     #[tokio::test]

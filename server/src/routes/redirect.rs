@@ -1,5 +1,7 @@
 //! `GET /c/{slug}`: the tracking link. Records the click durably, issues the session and
-//! redirects; company inference happens afterwards, never delaying the visitor.
+//! redirects. Company inference never delays the visitor: when every provider answers
+//! from memory the click is written already settled; otherwise it is written with an
+//! enrichment job that runs after the redirect.
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -10,8 +12,9 @@ use naano_core::{new_session_id, SESSION_COOKIE, SESSION_QUERY_PARAM};
 
 use crate::error::ApiError;
 use crate::extract::{ClientIp, PathParam};
+use crate::inference::ChainOutcome;
 use crate::state::AppState;
-use crate::store::clicks::RecordClick;
+use crate::store::clicks::{ClickInference, RecordClick};
 use crate::store::jobs::{ClaimedJob, LEASE_MS};
 use crate::store::{new_id, now_ms};
 
@@ -48,6 +51,20 @@ async fn follow(
         .map_err(|e| ApiError::Internal(format!("OS random number generator failed: {e}")))?;
     let location = destination_with_session(&link.destination_url, &session_id)?;
     let now = now_ms();
+    let immediate = match ip {
+        Some(ip) => state.chain.lookup_now(ip),
+        None => Some(ChainOutcome::Unknown),
+    };
+    let inference = match immediate {
+        Some(ChainOutcome::Answer(answer)) => ClickInference::Settled(Some(answer)),
+        Some(ChainOutcome::Unknown) if !state.config.external_inference => {
+            ClickInference::Settled(None)
+        }
+        _ => ClickInference::Job {
+            lease_until: now + LEASE_MS,
+        },
+    };
+    let needs_job = matches!(inference, ClickInference::Job { .. });
     let click = RecordClick {
         click_id: new_id(),
         inference_id: new_id(),
@@ -57,7 +74,7 @@ async fn follow(
         client_ip: ip.map(|ip| ip.to_string()),
         user_agent: header_text(&headers, header::USER_AGENT),
         referrer: header_text(&headers, header::REFERER),
-        lease_until: now + LEASE_MS,
+        inference,
     };
     let job = ClaimedJob {
         click_id: click.click_id.clone(),
@@ -66,7 +83,9 @@ async fn follow(
         attempts: 0,
     };
     state.store.write(click).await?;
-    state.enrichment.enqueue(job);
+    if needs_job {
+        state.enrichment.enqueue(job);
+    }
 
     let mut response = redirect(&location);
     let cookie = cookie::Cookie::build((SESSION_COOKIE, session_id))

@@ -5,9 +5,22 @@
 
 use std::sync::Arc;
 
+use naano_core::normalize_company;
 use rusqlite::{params, Transaction};
 
 use super::{LinkTarget, WriteOp};
+use crate::inference::Answer;
+
+/// What is known of the click's company when it is recorded.
+#[derive(Debug, Clone)]
+pub enum ClickInference {
+    /// Enrichment has to go to the network: a job, leased to this process until then
+    /// (Unix ms).
+    Job { lease_until: i64 },
+    /// Every provider answered from memory: the click is written settled (`None`:
+    /// nobody knows the IP), with no job and no raw IP on disk.
+    Settled(Option<Answer>),
+}
 
 /// A click to record. Ids are chosen by the caller so that a retried batch writes the
 /// same rows.
@@ -29,14 +42,60 @@ pub struct RecordClick {
     pub user_agent: Option<String>,
     /// `Referer`, truncated.
     pub referrer: Option<String>,
-    /// Until when this process's enrichment queue holds the job (Unix ms).
-    pub lease_until: i64,
+    /// A job, or the inference already settled.
+    pub inference: ClickInference,
 }
 
 impl WriteOp for RecordClick {
     type Output = ();
 
     fn apply(&self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        let answer = match &self.inference {
+            ClickInference::Job { lease_until } => return self.insert_with_job(tx, *lease_until),
+            ClickInference::Settled(answer) => answer.as_ref(),
+        };
+        let company = answer.filter(|a| a.is_attributable());
+        let network = self
+            .client_ip
+            .as_deref()
+            .and_then(|ip| ip.parse().ok())
+            .map(naano_core::client_network);
+        tx.prepare_cached(
+            "INSERT INTO clicks (id, session_id, link_id, creator_id, clicked_at, client_network,
+                 user_agent, referrer, inference_id, status, inferred_company, inferred_company_key,
+                 inferred_domain, confidence, source, kind, inferred_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )?
+        .execute(params![
+            self.click_id,
+            self.session_id,
+            self.link.id,
+            self.link.creator_id,
+            self.clicked_at,
+            network,
+            self.user_agent,
+            self.referrer,
+            self.inference_id,
+            if company.is_some() {
+                "inferred"
+            } else {
+                "no_company"
+            },
+            company.map(|c| &c.company),
+            company.map(|c| normalize_company(&c.company)),
+            company.and_then(|c| c.domain.as_ref()),
+            company.map(|c| c.confidence),
+            answer.map(|a| &a.source),
+            answer.map(|a| a.kind.as_str()),
+            self.clicked_at,
+            self.clicked_at,
+        ])?;
+        Ok(())
+    }
+}
+
+impl RecordClick {
+    fn insert_with_job(&self, tx: &Transaction<'_>, lease_until: i64) -> rusqlite::Result<()> {
         tx.prepare_cached(
             "INSERT INTO clicks (id, session_id, link_id, creator_id, clicked_at, client_ip, user_agent,
                  referrer, inference_id, status, updated_at, enrich_due_at, enrich_lease_until)
@@ -54,7 +113,7 @@ impl WriteOp for RecordClick {
             self.inference_id,
             self.clicked_at,
             self.clicked_at,
-            self.lease_until,
+            lease_until,
         ])?;
         Ok(())
     }

@@ -135,6 +135,10 @@ impl CompanyInference for AsnProvider {
     fn lookup(&self, ip: IpAddr) -> LookupFuture<'_> {
         Box::pin(std::future::ready(Ok(self.find(ip))))
     }
+
+    fn lookup_now(&self, ip: IpAddr) -> Option<Option<Answer>> {
+        Some(self.find(ip))
+    }
 }
 
 #[cfg(test)]
