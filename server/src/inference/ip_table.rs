@@ -9,7 +9,7 @@ use ipnet::IpNet;
 
 use naano_core::OrgKind;
 
-use super::{Answer, CompanyInference, LookupFuture};
+use super::{Answer, InMemoryProvider};
 
 /// Confidence when the CSV leaves the column empty.
 const DEFAULT_CONFIDENCE: f64 = 0.8;
@@ -199,9 +199,11 @@ pub fn normalize_domain(domain: &str) -> String {
     d.strip_prefix("www.").map(str::to_owned).unwrap_or(d)
 }
 
-impl IpCompanyTable {
+impl InMemoryProvider for IpCompanyTable {
+    const NAME: &'static str = "ip_table";
+
     /// The most specific network's company for `ip`.
-    pub fn find(&self, ip: IpAddr) -> Option<Answer> {
+    fn find(&self, ip: IpAddr) -> Option<Answer> {
         let ip = naano_core::canonical_ip(ip);
         let entry = match ip {
             IpAddr::V4(_) => self.v4.lookup(ip),
@@ -211,24 +213,10 @@ impl IpCompanyTable {
             company: entry.company.clone(),
             domain: entry.domain.clone(),
             confidence: entry.confidence,
-            source: "ip_table".to_owned(),
+            source: Self::NAME.to_owned(),
             // The user lists the companies they want attributed.
             kind: OrgKind::Business,
         })
-    }
-}
-
-impl CompanyInference for IpCompanyTable {
-    fn name(&self) -> &'static str {
-        "ip_table"
-    }
-
-    fn lookup(&self, ip: IpAddr) -> LookupFuture<'_> {
-        Box::pin(std::future::ready(Ok(self.find(ip))))
-    }
-
-    fn lookup_now(&self, ip: IpAddr) -> Option<Option<Answer>> {
-        Some(self.find(ip))
     }
 }
 

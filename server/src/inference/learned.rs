@@ -12,7 +12,7 @@ use std::sync::RwLock;
 use naano_core::OrgKind;
 use sqlx::SqlitePool;
 
-use super::{Answer, CompanyInference, LookupFuture};
+use super::{Answer, InMemoryProvider};
 use crate::store::signup::LearnedNetwork;
 use crate::store::StoreError;
 
@@ -93,9 +93,13 @@ impl LearnedNetworks {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+impl InMemoryProvider for LearnedNetworks {
+    const NAME: &'static str = "learned";
 
     /// The learned company of `ip`'s network.
-    pub fn find(&self, ip: IpAddr) -> Option<Answer> {
+    fn find(&self, ip: IpAddr) -> Option<Answer> {
         let network = naano_core::client_network(ip);
         let map = self.networks.read().ok()?;
         let entry = map.get(&network)?;
@@ -103,23 +107,9 @@ impl LearnedNetworks {
             company: entry.company.clone(),
             domain: entry.domain.clone(),
             confidence: learned_confidence(entry.confirmations),
-            source: "learned".into(),
+            source: Self::NAME.into(),
             kind: OrgKind::Business,
         })
-    }
-}
-
-impl CompanyInference for LearnedNetworks {
-    fn name(&self) -> &'static str {
-        "learned"
-    }
-
-    fn lookup(&self, ip: IpAddr) -> LookupFuture<'_> {
-        Box::pin(std::future::ready(Ok(self.find(ip))))
-    }
-
-    fn lookup_now(&self, ip: IpAddr) -> Option<Option<Answer>> {
-        Some(self.find(ip))
     }
 }
 

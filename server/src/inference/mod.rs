@@ -88,6 +88,29 @@ pub trait CompanyInference: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// A provider that answers from memory (a table, an index): it gets
+/// [`CompanyInference`] for free, answering both at once and asynchronously.
+pub trait InMemoryProvider: Send + Sync + std::fmt::Debug {
+    /// Short name recorded as the inference's `source`.
+    const NAME: &'static str;
+    /// The answer for `ip`, if known.
+    fn find(&self, ip: IpAddr) -> Option<Answer>;
+}
+
+impl<T: InMemoryProvider> CompanyInference for T {
+    fn name(&self) -> &'static str {
+        T::NAME
+    }
+
+    fn lookup(&self, ip: IpAddr) -> LookupFuture<'_> {
+        Box::pin(std::future::ready(Ok(self.find(ip))))
+    }
+
+    fn lookup_now(&self, ip: IpAddr) -> Option<Option<Answer>> {
+        Some(self.find(ip))
+    }
+}
+
 /// What the chain decided for an IP.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChainOutcome {
@@ -123,9 +146,8 @@ impl ProviderChain {
     pub fn lookup_now(&self, ip: IpAddr) -> Option<ChainOutcome> {
         let ip = naano_core::canonical_ip(ip);
         for provider in &self.providers {
-            match provider.lookup_now(ip)? {
-                Some(answer) => return Some(ChainOutcome::Answer(answer)),
-                None => {}
+            if let Some(answer) = provider.lookup_now(ip)? {
+                return Some(ChainOutcome::Answer(answer));
             }
         }
         Some(ChainOutcome::Unknown)
@@ -179,7 +201,7 @@ mod tests {
             });
             Box::pin(std::future::ready(result))
         }
-        fn lookup_now(&self, ip: IpAddr) -> Option<Option<Answer>> {
+        fn lookup_now(&self, _ip: IpAddr) -> Option<Option<Answer>> {
             let answer = self.1.clone().ok()?.map(|kind| Answer {
                 company: format!("{} answer", self.0),
                 domain: None,
@@ -187,7 +209,6 @@ mod tests {
                 source: self.0.into(),
                 kind,
             });
-            let _ = ip;
             Some(answer)
         }
     }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use naano_core::OrgKind;
 
 use super::ip_table::normalize_domain;
-use super::{Answer, CompanyInference, LookupFuture};
+use super::{Answer, InMemoryProvider};
 pub use index::{AsnIndex, AsnIndexError};
 
 /// How sure an ASN holder's name is the visitor's employer: a company with its own AS
@@ -110,9 +110,12 @@ impl AsnProvider {
             overrides: Arc::new(overrides),
         }
     }
+}
 
-    /// The answer for `ip`, synchronously.
-    pub fn find(&self, ip: IpAddr) -> Option<Answer> {
+impl InMemoryProvider for AsnProvider {
+    const NAME: &'static str = "asn";
+
+    fn find(&self, ip: IpAddr) -> Option<Answer> {
         let org = self.index.lookup(ip)?;
         let over = self.overrides.get(&org.asn);
         Some(Answer {
@@ -121,23 +124,9 @@ impl AsnProvider {
                 .unwrap_or_else(|| org.name.to_string()),
             domain: over.and_then(|o| o.domain.clone()),
             confidence: ASN_CONFIDENCE,
-            source: "asn".into(),
+            source: Self::NAME.into(),
             kind: over.map_or(org.kind, |o| o.kind),
         })
-    }
-}
-
-impl CompanyInference for AsnProvider {
-    fn name(&self) -> &'static str {
-        "asn"
-    }
-
-    fn lookup(&self, ip: IpAddr) -> LookupFuture<'_> {
-        Box::pin(std::future::ready(Ok(self.find(ip))))
-    }
-
-    fn lookup_now(&self, ip: IpAddr) -> Option<Option<Answer>> {
-        Some(self.find(ip))
     }
 }
 
