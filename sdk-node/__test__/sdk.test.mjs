@@ -67,7 +67,8 @@ test('pending then confirmed, and pending after the retries run out', async () =
     assert.equal((await waiting).action, 'upgraded')
     assert.ok(naano.stats().retried >= 1)
 
-    const stuck = await server.pendingSession(slug, UNKNOWN_IP)
+    // Another network: the signup above taught the server that UNKNOWN_IP's is Acme's.
+    const stuck = await server.pendingSession(slug, '198.18.0.1')
     const short = new Naano({ baseUrl: server.base, retry: { pendingDelaysMs: [20, 20] } })
     await assert.rejects(short.trackSignupAndWait({ sessionId: stuck, email: 'q@acme.com', company: 'Acme' }), InferencePendingError)
   } finally {

@@ -106,7 +106,8 @@ def test_pending_then_confirmed(external_server: NaanoServer) -> None:
     assert results and results[0].action == "upgraded"
     assert client.stats()["retried"] >= 1
 
-    stuck = server.pending_session(slug, UNKNOWN_IP)
+    # Another network: the signup above taught the server that UNKNOWN_IP's is Acme's.
+    stuck = server.pending_session(slug, "198.18.0.1")
     short = naano.Client(server.base, retry=naano.RetryConfig(pending_delays=[0.02, 0.02]))
     with pytest.raises(naano.InferencePending):
         short.track_signup_and_wait(session_id=stuck, email="q@acme.com", company="Acme")

@@ -14,10 +14,24 @@ pub struct Config {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// Database to use: a SQLite file path or `sqlite://PATH` URL. Created and migrated at
-    /// start (WAL journal).
+    /// Database to use: a SQLite file path or `sqlite://PATH` URL (created and migrated
+    /// at start, WAL journal), or `postgres://USER:PASSWORD@HOST/DB` for PostgreSQL
+    /// (migrated at start; several replicas may share it).
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://naano.db")]
     pub database_url: String,
+
+    /// PostgreSQL: connections per server process.
+    #[arg(long, env = "NAANO_PG_MAX_CONNECTIONS", default_value_t = 16)]
+    pub pg_max_connections: u32,
+
+    /// PostgreSQL: longest a statement may run (milliseconds) before it is cancelled.
+    #[arg(long, env = "NAANO_PG_STATEMENT_TIMEOUT_MS", default_value_t = 5000)]
+    pub pg_statement_timeout_ms: u64,
+
+    /// PostgreSQL: longest a request waits for a connection (milliseconds) before it is
+    /// answered 503 `unavailable` (for example while the database restarts).
+    #[arg(long, env = "NAANO_PG_ACQUIRE_TIMEOUT_MS", default_value_t = 3000)]
+    pub pg_acquire_timeout_ms: u64,
 
     /// Address and port to listen on. Use port 0 to let the OS pick one (the chosen address
     /// is printed at start).
@@ -158,6 +172,15 @@ impl Config {
     pub fn asn_index_path(&self) -> Option<&std::path::Path> {
         let raw = self.asn_index.as_os_str();
         (!raw.is_empty() && raw != "none").then_some(self.asn_index.as_path())
+    }
+
+    /// The PostgreSQL pool settings.
+    pub fn pg_settings(&self) -> crate::store::PgSettings {
+        crate::store::PgSettings {
+            max_connections: self.pg_max_connections,
+            statement_timeout: std::time::Duration::from_millis(self.pg_statement_timeout_ms),
+            acquire_timeout: std::time::Duration::from_millis(self.pg_acquire_timeout_ms),
+        }
     }
 
     /// The retention of click details, unless kept forever.

@@ -101,9 +101,10 @@ impl Server {
             addr: config.listen,
             source,
         })?;
-        let (store, writer_done) = Store::open(&config.database_url, config.max_batch).await?;
+        let (store, writer_done) =
+            Store::open(&config.database_url, config.max_batch, config.pg_settings()).await?;
         let learned = Arc::new(LearnedNetworks::default());
-        if let Err(err) = learned.refresh(store.reader(), 0).await {
+        if let Err(err) = learned.refresh(&store, 0).await {
             tracing::warn!(error = %err, "cannot load learned networks yet; the worker retries");
         }
         let chain = Arc::new(provider_chain(&config, &learned)?);
@@ -114,7 +115,8 @@ impl Server {
             retry_base: Duration::from_millis(config.enrich_retry_base_ms.max(1)),
             concurrency: 64,
             retention: config.retention(),
-            release_leases_at_start: true,
+            // One process owns a SQLite file; PostgreSQL's leases belong to replicas.
+            release_leases_at_start: store.dialect() == store::Dialect::Sqlite,
         };
         let (enrichment, enrichment_task) = Enrichment::start(
             store.clone(),

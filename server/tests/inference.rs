@@ -374,17 +374,12 @@ async fn erasure_removes_personal_data_and_keeps_anonymous_counts() {
         .await;
     assert_error(status, &body, 400, "validation_failed");
     // The audit log still refuses any other change.
-    let db = server.db_path.clone();
-    let _dir = server.stop().await;
-    let conn = rusqlite_open(&db);
-    let err = conn
-        .execute("UPDATE signup_events SET outcome = 'upgraded'", [])
+    let err = server
+        .execute_directly("UPDATE signup_events SET outcome = 'upgraded'")
+        .await
         .unwrap_err();
-    assert!(err.to_string().contains("append-only"), "{err}");
-}
-
-fn rusqlite_open(path: &std::path::Path) -> rusqlite::Connection {
-    rusqlite::Connection::open(path).unwrap()
+    assert!(err.contains("append-only"), "{err}");
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -428,7 +423,9 @@ async fn retention_strips_details_of_old_clicks_only() {
 
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("naano.db");
-    let (store, _done) = Store::open(db.to_str().unwrap(), 64).await.unwrap();
+    let url = test_database_url(dir.path(), &db).await;
+    let config = naano_server::Config::for_database(url.clone());
+    let (store, _done) = Store::open(&url, 64, config.pg_settings()).await.unwrap();
     let now = now_ms();
     let creator = store
         .write(CreateCreator {
@@ -492,11 +489,16 @@ async fn retention_strips_details_of_old_clicks_only() {
         .unwrap();
     assert_eq!(page.expired, 1);
     assert_eq!(page.next_after_id, None);
-    let rows: Vec<(String, Option<String>, Option<String>)> =
-        sqlx::query_as("SELECT session_id, client_ip, user_agent FROM clicks ORDER BY id")
-            .fetch_all(store.reader())
-            .await
-            .unwrap();
+    let rows = store
+        .read(|tx| {
+            tx.query_all(
+                "SELECT session_id, client_ip, user_agent FROM clicks ORDER BY id",
+                &[],
+                |r| Ok((r.text(0)?, r.opt_text(1)?, r.opt_text(2)?)),
+            )
+        })
+        .await
+        .unwrap();
     assert_eq!(
         rows,
         vec![

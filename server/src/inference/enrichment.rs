@@ -135,7 +135,7 @@ impl Worker {
                 },
                 _ = poll.tick() => self.claim_due(&permits, &mut lookups, &results_tx).await,
                 _ = refresh.tick() => {
-                    match self.learned.refresh(self.store.reader(), learned_since).await {
+                    match self.learned.refresh(&self.store, learned_since).await {
                         Ok(newest) => learned_since = newest,
                         Err(err) => tracing::warn!(error = %err, "cannot refresh learned networks"),
                     }

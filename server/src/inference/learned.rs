@@ -10,11 +10,11 @@ use std::net::IpAddr;
 use std::sync::RwLock;
 
 use naano_core::OrgKind;
-use sqlx::SqlitePool;
 
 use super::{Answer, InMemoryProvider};
+use crate::sql_params;
 use crate::store::signup::LearnedNetwork;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 /// Confidence of a network confirmed by `confirmations` signups in a row: 0.85 for the
 /// first, rising towards 0.95 — above public ASN data (0.5), since a person working
@@ -62,24 +62,29 @@ impl LearnedNetworks {
 
     /// Loads rows changed at or after `since` (Unix ms); returns the newest change
     /// seen, the `since` of the next refresh.
-    pub async fn refresh(&self, pool: &SqlitePool, since: i64) -> Result<i64, StoreError> {
-        let rows: Vec<(String, String, Option<String>, i64, i64)> = sqlx::query_as(
-            "SELECT network, company, domain, confirmations, updated_at
-             FROM learned_networks WHERE updated_at >= ? ORDER BY updated_at",
-        )
-        .bind(since)
-        .fetch_all(pool)
-        .await?;
+    pub async fn refresh(&self, store: &Store, since: i64) -> Result<i64, StoreError> {
+        let rows = store
+            .read(move |tx| {
+                tx.query_all(
+                    "SELECT network, company, domain, confirmations, updated_at
+                     FROM learned_networks WHERE updated_at >= ? ORDER BY updated_at",
+                    sql_params![since],
+                    |r| {
+                        Ok(LearnedNetwork {
+                            network: r.text(0)?,
+                            company: r.text(1)?,
+                            domain: r.opt_text(2)?,
+                            confirmations: r.int(3)?,
+                            updated_at: r.int(4)?,
+                        })
+                    },
+                )
+            })
+            .await?;
         let mut newest = since;
-        for (network, company, domain, confirmations, updated_at) in rows {
-            newest = newest.max(updated_at);
-            self.record(&LearnedNetwork {
-                network,
-                company,
-                domain,
-                confirmations,
-                updated_at,
-            });
+        for learned in rows {
+            newest = newest.max(learned.updated_at);
+            self.record(&learned);
         }
         Ok(newest)
     }

@@ -1,11 +1,11 @@
-//! Admin records: creators and links (writes through the writer), listings with cursor
-//! pagination, and per-creator stats (reads from the read pool).
+//! Admin records: creators and links (writes), listings with cursor pagination, and
+//! per-creator and per-provider stats (reads).
 
-use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
-use super::{StoreError, WriteOp};
+use super::db::{DbError, Row, Tx, Value};
+use super::{Store, StoreError, WriteOp};
+use crate::sql_params;
 
 /// Serialises Unix-ms columns as RFC 3339 timestamps.
 mod rfc3339 {
@@ -34,7 +34,7 @@ mod rfc3339 {
 }
 
 /// A creator.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Creator {
     pub id: String,
     pub name: String,
@@ -44,7 +44,7 @@ pub struct Creator {
 }
 
 /// A tracking link.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Link {
     pub id: String,
     pub slug: String,
@@ -56,7 +56,7 @@ pub struct Link {
 }
 
 /// A click.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Click {
     pub id: String,
     pub session_id: String,
@@ -73,7 +73,7 @@ pub struct Click {
 }
 
 /// A lead.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Lead {
     pub id: String,
     pub email: String,
@@ -88,7 +88,7 @@ pub struct Lead {
 }
 
 /// A session's company inference.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Inference {
     #[serde(rename = "id")]
     pub inference_id: String,
@@ -121,7 +121,7 @@ pub struct Inference {
 }
 
 /// One creator's funnel.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct CreatorStats {
     pub creator_id: String,
     pub name: String,
@@ -144,7 +144,7 @@ pub struct CreatorStats {
 }
 
 /// How one provider's inferences fared against signups.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct SourceStats {
     /// The provider.
     pub source: String,
@@ -179,33 +179,32 @@ pub struct PageRequest {
 /// Equality filters of a listing: `(column, value)`, columns from a fixed list.
 pub type Filters<'a> = Vec<(&'static str, String)>;
 
-/// Rows of `table` in id order after the cursor, filtered by equality on trusted column
-/// names (the handlers pass literals, never user input, as column names).
+/// Rows of a listing in id order after the cursor, filtered by equality on trusted
+/// column names (the handlers pass literals, never user input, as column names).
 pub async fn list<T>(
-    pool: &SqlitePool,
+    store: &Store,
     select: &'static str,
-    filters: Filters<'_>,
+    filters: Filters<'static>,
     page: &PageRequest,
 ) -> Result<Page<T>, StoreError>
 where
-    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin + HasId,
+    T: FromRow + HasId + Send + 'static,
 {
-    let mut query: QueryBuilder<'_, Sqlite> = QueryBuilder::new(select);
-    query.push(" WHERE 1 = 1");
+    let mut sql = format!("{select} WHERE 1 = 1");
+    let mut params: Vec<Value> = Vec::with_capacity(filters.len() + 2);
     for (column, value) in filters {
-        query
-            .push(" AND ")
-            .push(column)
-            .push(" = ")
-            .push_bind(value);
+        sql.push_str(&format!(" AND {column} = ?"));
+        params.push(value.into());
     }
     if let Some(cursor) = &page.cursor {
-        query.push(" AND id > ").push_bind(cursor.clone());
+        sql.push_str(" AND id > ?");
+        params.push(cursor.clone().into());
     }
-    query
-        .push(" ORDER BY id LIMIT ")
-        .push_bind(i64::from(page.limit) + 1);
-    let mut rows: Vec<T> = query.build_query_as().fetch_all(pool).await?;
+    sql.push_str(" ORDER BY id LIMIT ?");
+    params.push((i64::from(page.limit) + 1).into());
+    let mut rows: Vec<T> = store
+        .read(move |tx| tx.query_all(&sql, &params, |row| T::from_row(row)))
+        .await?;
     let next_cursor = if rows.len() > page.limit as usize {
         rows.truncate(page.limit as usize);
         rows.last().map(|r| r.id().to_owned())
@@ -216,6 +215,94 @@ where
         data: rows,
         next_cursor,
     })
+}
+
+/// A record read from the columns of its `selects` query, in order.
+pub trait FromRow: Sized {
+    /// Reads one row.
+    fn from_row(row: &dyn Row) -> Result<Self, DbError>;
+}
+
+impl FromRow for Creator {
+    fn from_row(r: &dyn Row) -> Result<Self, DbError> {
+        Ok(Self {
+            id: r.text(0)?,
+            name: r.text(1)?,
+            linkedin_url: r.opt_text(2)?,
+            created_at: r.int(3)?,
+        })
+    }
+}
+
+impl FromRow for Link {
+    fn from_row(r: &dyn Row) -> Result<Self, DbError> {
+        Ok(Self {
+            id: r.text(0)?,
+            slug: r.text(1)?,
+            creator_id: r.text(2)?,
+            destination_url: r.text(3)?,
+            campaign: r.opt_text(4)?,
+            created_at: r.int(5)?,
+        })
+    }
+}
+
+impl FromRow for Click {
+    fn from_row(r: &dyn Row) -> Result<Self, DbError> {
+        Ok(Self {
+            id: r.text(0)?,
+            session_id: r.text(1)?,
+            link_id: r.text(2)?,
+            creator_id: r.text(3)?,
+            clicked_at: r.int(4)?,
+            client_ip: r.opt_text(5)?,
+            client_network: r.opt_text(6)?,
+            user_agent: r.opt_text(7)?,
+            referrer: r.opt_text(8)?,
+        })
+    }
+}
+
+impl FromRow for Lead {
+    fn from_row(r: &dyn Row) -> Result<Self, DbError> {
+        Ok(Self {
+            id: r.text(0)?,
+            email: r.text(1)?,
+            company: r.text(2)?,
+            name: r.opt_text(3)?,
+            job_title: r.opt_text(4)?,
+            linkedin_url: r.opt_text(5)?,
+            created_at: r.int(6)?,
+            updated_at: r.int(7)?,
+        })
+    }
+}
+
+impl FromRow for Inference {
+    fn from_row(r: &dyn Row) -> Result<Self, DbError> {
+        Ok(Self {
+            inference_id: r.text(0)?,
+            session_id: r.text(1)?,
+            click_id: r.text(2)?,
+            creator_id: r.text(3)?,
+            status: r.text(4)?,
+            inferred_company: r.opt_text(5)?,
+            inferred_domain: r.opt_text(6)?,
+            confidence: r.opt_real(7)?,
+            source: r.opt_text(8)?,
+            kind: r.opt_text(9)?,
+            inferred_at: r.opt_int(10)?,
+            enrich_attempts: r.int(11)?,
+            enrich_error: r.opt_text(12)?,
+            confirmed_company: r.opt_text(13)?,
+            confirmed_at: r.opt_int(14)?,
+            mismatch: r.int(15)? != 0,
+            lead_id: r.opt_text(16)?,
+            corroborated_by_lead_id: r.opt_text(17)?,
+            created_at: r.int(18)?,
+            updated_at: r.int(19)?,
+        })
+    }
 }
 
 /// Rows that can be paged by id.
@@ -261,11 +348,11 @@ pub struct CreateCreator {
 impl WriteOp for CreateCreator {
     type Output = Creator;
 
-    fn apply(&self, tx: &Transaction<'_>) -> rusqlite::Result<Creator> {
-        tx.prepare_cached(
+    fn apply(&self, tx: &mut dyn Tx) -> Result<Creator, DbError> {
+        tx.execute(
             "INSERT INTO creators (id, name, linkedin_url, created_at) VALUES (?, ?, ?, ?)",
-        )?
-        .execute(params![self.id, self.name, self.linkedin_url, self.now])?;
+            sql_params![&self.id, &self.name, &self.linkedin_url, self.now],
+        )?;
         Ok(Creator {
             id: self.id.clone(),
             name: self.name.clone(),
@@ -298,12 +385,12 @@ pub enum CreateLinkError {
 impl WriteOp for CreateLink {
     type Output = Result<Link, CreateLinkError>;
 
-    fn apply(&self, tx: &Transaction<'_>) -> rusqlite::Result<Self::Output> {
-        let creator: Option<i64> = tx
-            .prepare_cached("SELECT 1 FROM creators WHERE id = ?")?
-            .query_row([&self.creator_id], |row| row.get(0))
-            .optional()?;
-        if creator.is_none() {
+    fn apply(&self, tx: &mut dyn Tx) -> Result<Self::Output, DbError> {
+        let creator = tx.exists(
+            "SELECT 1 FROM creators WHERE id = ?",
+            sql_params![&self.creator_id],
+        )?;
+        if !creator {
             return Ok(Err(CreateLinkError::UnknownCreator));
         }
         let slug = match &self.slug {
@@ -314,25 +401,24 @@ impl WriteOp for CreateLink {
                 slug.clone()
             }
             None => loop {
-                let candidate = random_slug()
-                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.to_string().into()))?;
+                let candidate = random_slug().map_err(|e| DbError::Conversion(e.to_string()))?;
                 if !slug_taken(tx, &candidate)? {
                     break candidate;
                 }
             },
         };
-        tx.prepare_cached(
+        tx.execute(
             "INSERT INTO links (id, slug, creator_id, destination_url, campaign, created_at)
              VALUES (?, ?, ?, ?, ?, ?)",
-        )?
-        .execute(params![
-            self.id,
-            slug,
-            self.creator_id,
-            self.destination_url,
-            self.campaign,
-            self.now
-        ])?;
+            sql_params![
+                &self.id,
+                &slug,
+                &self.creator_id,
+                &self.destination_url,
+                &self.campaign,
+                self.now
+            ],
+        )?;
         Ok(Ok(Link {
             id: self.id.clone(),
             slug,
@@ -344,9 +430,8 @@ impl WriteOp for CreateLink {
     }
 }
 
-fn slug_taken(tx: &Transaction<'_>, slug: &str) -> rusqlite::Result<bool> {
-    tx.prepare_cached("SELECT 1 FROM links WHERE slug = ?")?
-        .exists([slug])
+fn slug_taken(tx: &mut dyn Tx, slug: &str) -> Result<bool, DbError> {
+    tx.exists("SELECT 1 FROM links WHERE slug = ?", sql_params![slug])
 }
 
 /// 8 characters of `[a-z0-9]` (41 bits): short enough to type, long enough not to guess.
@@ -361,58 +446,76 @@ fn random_slug() -> Result<String, getrandom::Error> {
 }
 
 /// Per-creator funnel, in creator order.
-pub async fn stats(pool: &SqlitePool) -> Result<Vec<CreatorStats>, StoreError> {
-    let rows = sqlx::query_as(
-        "SELECT c.id AS creator_id, c.name,
-            (SELECT COUNT(*) FROM clicks k WHERE k.creator_id = c.id) AS clicks,
-            (SELECT COUNT(DISTINCT i.inferred_company_key) FROM clicks i
-               WHERE i.creator_id = c.id AND i.inferred_company_key IS NOT NULL) AS inferred_companies,
-            (SELECT COUNT(DISTINCT i.confirmed_company_key) FROM clicks i
-               WHERE i.creator_id = c.id AND i.status = 'confirmed') AS confirmed_companies,
-            (SELECT COUNT(DISTINCT i.lead_id) FROM clicks i
-               WHERE i.creator_id = c.id AND i.lead_id IS NOT NULL)
-              -- An erased lead's confirmed clicks still count, anonymously.
-              + (SELECT COUNT(*) FROM clicks i
-               WHERE i.creator_id = c.id AND i.lead_id IS NULL AND i.status = 'confirmed') AS signups,
-            (SELECT COUNT(*) FROM clicks i WHERE i.creator_id = c.id AND i.mismatch = 1) AS mismatches,
-            (SELECT COUNT(*) FROM clicks i WHERE i.creator_id = c.id AND i.status = 'confirmed'
-               AND i.inferred_company IS NOT NULL AND i.mismatch = 0) AS inferences_confirmed,
-            (SELECT COUNT(*) FROM clicks i WHERE i.creator_id = c.id AND i.status = 'confirmed'
-               AND i.inferred_company IS NOT NULL AND i.mismatch = 1) AS inferences_corrected,
-            NULL AS inference_precision
-         FROM creators c ORDER BY c.id",
-    )
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|mut r: CreatorStats| {
-            r.inference_precision = precision(r.inferences_confirmed, r.inferences_corrected);
-            r
+pub async fn stats(store: &Store) -> Result<Vec<CreatorStats>, StoreError> {
+    store
+        .read(|tx| {
+            tx.query_all(
+                "SELECT c.id, c.name,
+                    (SELECT COUNT(*) FROM clicks k WHERE k.creator_id = c.id),
+                    (SELECT COUNT(DISTINCT i.inferred_company_key) FROM clicks i
+                       WHERE i.creator_id = c.id AND i.inferred_company_key IS NOT NULL),
+                    (SELECT COUNT(DISTINCT i.confirmed_company_key) FROM clicks i
+                       WHERE i.creator_id = c.id AND i.status = 'confirmed'),
+                    (SELECT COUNT(DISTINCT i.lead_id) FROM clicks i
+                       WHERE i.creator_id = c.id AND i.lead_id IS NOT NULL)
+                      -- An erased lead's confirmed clicks still count, anonymously.
+                      + (SELECT COUNT(*) FROM clicks i
+                       WHERE i.creator_id = c.id AND i.lead_id IS NULL AND i.status = 'confirmed'),
+                    (SELECT COUNT(*) FROM clicks i WHERE i.creator_id = c.id AND i.mismatch = 1),
+                    (SELECT COUNT(*) FROM clicks i WHERE i.creator_id = c.id AND i.status = 'confirmed'
+                       AND i.inferred_company IS NOT NULL AND i.mismatch = 0),
+                    (SELECT COUNT(*) FROM clicks i WHERE i.creator_id = c.id AND i.status = 'confirmed'
+                       AND i.inferred_company IS NOT NULL AND i.mismatch = 1)
+                 FROM creators c ORDER BY c.id",
+                &[],
+                |r| {
+                    let (confirmed, corrected) = (r.int(7)?, r.int(8)?);
+                    Ok(CreatorStats {
+                        creator_id: r.text(0)?,
+                        name: r.text(1)?,
+                        clicks: r.int(2)?,
+                        inferred_companies: r.int(3)?,
+                        confirmed_companies: r.int(4)?,
+                        signups: r.int(5)?,
+                        mismatches: r.int(6)?,
+                        inferences_confirmed: confirmed,
+                        inferences_corrected: corrected,
+                        inference_precision: precision(confirmed, corrected),
+                    })
+                },
+            )
         })
-        .collect())
+        .await
 }
 
 /// Per-provider precision, in source order.
-pub async fn source_stats(pool: &SqlitePool) -> Result<Vec<SourceStats>, StoreError> {
-    let rows: Vec<SourceStats> = sqlx::query_as(
-        "SELECT source,
-            SUM(inferred_company IS NOT NULL) AS inferred,
-            SUM(inferred_company IS NULL) AS not_a_company,
-            SUM(status = 'confirmed' AND inferred_company IS NOT NULL AND mismatch = 0) AS confirmed,
-            SUM(status = 'confirmed' AND inferred_company IS NOT NULL AND mismatch = 1) AS corrected,
-            NULL AS precision
-         FROM clicks WHERE source IS NOT NULL GROUP BY source ORDER BY source",
-    )
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|mut r| {
-            r.precision = precision(r.confirmed, r.corrected);
-            r
+pub async fn source_stats(store: &Store) -> Result<Vec<SourceStats>, StoreError> {
+    store
+        .read(|tx| {
+            tx.query_all(
+                "SELECT source,
+                    COUNT(*) FILTER (WHERE inferred_company IS NOT NULL),
+                    COUNT(*) FILTER (WHERE inferred_company IS NULL),
+                    COUNT(*) FILTER (WHERE status = 'confirmed' AND inferred_company IS NOT NULL
+                        AND mismatch = 0),
+                    COUNT(*) FILTER (WHERE status = 'confirmed' AND inferred_company IS NOT NULL
+                        AND mismatch = 1)
+                 FROM clicks WHERE source IS NOT NULL GROUP BY source ORDER BY source",
+                &[],
+                |r| {
+                    let (confirmed, corrected) = (r.int(3)?, r.int(4)?);
+                    Ok(SourceStats {
+                        source: r.text(0)?,
+                        inferred: r.int(1)?,
+                        not_a_company: r.int(2)?,
+                        confirmed,
+                        corrected,
+                        precision: precision(confirmed, corrected),
+                    })
+                },
+            )
         })
-        .collect())
+        .await
 }
 
 fn precision(confirmed: i64, corrected: i64) -> Option<f64> {

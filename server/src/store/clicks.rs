@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
-use naano_core::normalize_company;
-use rusqlite::{params, Transaction};
-
+use super::db::{DbError, Tx};
 use super::{LinkTarget, WriteOp};
 use crate::inference::Answer;
+use crate::sql_params;
+use naano_core::normalize_company;
 
 /// What is known of the click's company when it is recorded.
 #[derive(Debug, Clone)]
@@ -49,7 +49,7 @@ pub struct RecordClick {
 impl WriteOp for RecordClick {
     type Output = ();
 
-    fn apply(&self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    fn apply(&self, tx: &mut dyn Tx) -> Result<(), DbError> {
         let answer = match &self.inference {
             ClickInference::Job { lease_until } => return self.insert_with_job(tx, *lease_until),
             ClickInference::Settled(answer) => answer.as_ref(),
@@ -60,57 +60,56 @@ impl WriteOp for RecordClick {
             .as_deref()
             .and_then(|ip| ip.parse().ok())
             .map(naano_core::client_network);
-        tx.prepare_cached(
+        tx.execute(
             "INSERT INTO clicks (id, session_id, link_id, creator_id, clicked_at, client_network,
                  user_agent, referrer, inference_id, status, inferred_company, inferred_company_key,
                  inferred_domain, confidence, source, kind, inferred_at, updated_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )?
-        .execute(params![
-            self.click_id,
-            self.session_id,
-            self.link.id,
-            self.link.creator_id,
-            self.clicked_at,
-            network,
-            self.user_agent,
-            self.referrer,
-            self.inference_id,
-            if company.is_some() {
-                "inferred"
-            } else {
-                "no_company"
-            },
-            company.map(|c| &c.company),
-            company.map(|c| normalize_company(&c.company)),
-            company.and_then(|c| c.domain.as_ref()),
-            company.map(|c| c.confidence),
-            answer.map(|a| &a.source),
-            answer.map(|a| a.kind.as_str()),
-            self.clicked_at,
-            self.clicked_at,
-        ])?;
+            sql_params![
+                &self.click_id,
+                &self.session_id,
+                &self.link.id,
+                &self.link.creator_id,
+                self.clicked_at,
+                network,
+                &self.user_agent,
+                &self.referrer,
+                &self.inference_id,
+                if company.is_some() {
+                    "inferred"
+                } else {
+                    "no_company"
+                },
+                company.map(|c| &c.company),
+                company.map(|c| normalize_company(&c.company)),
+                company.and_then(|c| c.domain.as_ref()),
+                company.map(|c| c.confidence),
+                answer.map(|a| &a.source),
+                answer.map(|a| a.kind.as_str()),
+                self.clicked_at,
+                self.clicked_at,
+            ],
+        )?;
         Ok(())
     }
 }
 
 impl RecordClick {
-    fn insert_with_job(&self, tx: &Transaction<'_>, lease_until: i64) -> rusqlite::Result<()> {
-        tx.prepare_cached(
+    fn insert_with_job(&self, tx: &mut dyn Tx, lease_until: i64) -> Result<(), DbError> {
+        tx.execute(
             "INSERT INTO clicks (id, session_id, link_id, creator_id, clicked_at, client_ip, user_agent,
                  referrer, inference_id, status, updated_at, enrich_due_at, enrich_lease_until)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
-        )?
-        .execute(params![
-            self.click_id,
-            self.session_id,
-            self.link.id,
-            self.link.creator_id,
+            sql_params![
+            &self.click_id,
+            &self.session_id,
+            &self.link.id,
+            &self.link.creator_id,
             self.clicked_at,
-            self.client_ip,
-            self.user_agent,
-            self.referrer,
-            self.inference_id,
+            &self.client_ip,
+            &self.user_agent,
+            &self.referrer,
+            &self.inference_id,
             self.clicked_at,
             self.clicked_at,
             lease_until,

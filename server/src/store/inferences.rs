@@ -1,11 +1,11 @@
 //! Settling a session's company inference, and applying a signup that was waiting for it.
 
-use naano_core::{normalize_company, SignupResponse, ValidSignup};
-use rusqlite::{params, OptionalExtension, Transaction};
-
+use super::db::{DbError, Tx};
 use super::signup::{confirm, inference_for_session, LearnedNetwork};
 use super::WriteOp;
 use crate::inference::Answer;
+use crate::sql_params;
+use naano_core::{normalize_company, SignupResponse, ValidSignup};
 
 /// Who settles the inference, which decides what may be overwritten.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +52,7 @@ pub enum Settled {
 impl WriteOp for SettleInference {
     type Output = Settled;
 
-    fn apply(&self, tx: &Transaction<'_>) -> rusqlite::Result<Settled> {
+    fn apply(&self, tx: &mut dyn Tx) -> Result<Settled, DbError> {
         let Some(inference) = inference_for_session(tx, &self.session_id)? else {
             return Ok(Settled::UnknownSession);
         };
@@ -64,31 +64,31 @@ impl WriteOp for SettleInference {
         let company = self.answer.as_ref().filter(|a| a.is_attributable());
         // Enrichment is over: the raw IP goes, its network stays (for learning and
         // for counting), and the job leaves the queue.
-        tx.prepare_cached(
+        tx.execute(
             "UPDATE clicks SET status = ?, inferred_company = ?, inferred_company_key = ?,
                  inferred_domain = ?, confidence = ?, source = ?, kind = ?, inferred_at = ?,
                  client_network = COALESCE(client_network, ?), client_ip = NULL,
                  enrich_due_at = NULL, enrich_lease_until = NULL, enrich_error = NULL,
                  updated_at = ?
              WHERE id = ?",
-        )?
-        .execute(params![
-            if company.is_some() {
-                "inferred"
-            } else {
-                "no_company"
-            },
-            company.map(|c| &c.company),
-            company.map(|c| normalize_company(&c.company)),
-            company.and_then(|c| c.domain.as_ref()),
-            company.map(|c| c.confidence),
-            self.answer.as_ref().map(|a| &a.source),
-            self.answer.as_ref().map(|a| a.kind.as_str()),
-            self.now,
-            inference.network(),
-            self.now,
-            inference.click_id,
-        ])?;
+            sql_params![
+                if company.is_some() {
+                    "inferred"
+                } else {
+                    "no_company"
+                },
+                company.map(|c| &c.company),
+                company.map(|c| normalize_company(&c.company)),
+                company.and_then(|c| c.domain.as_ref()),
+                company.map(|c| c.confidence),
+                self.answer.as_ref().map(|a| &a.source),
+                self.answer.as_ref().map(|a| a.kind.as_str()),
+                self.now,
+                inference.network(),
+                self.now,
+                &inference.click_id,
+            ],
+        )?;
 
         let (deferred, learned) = match &inference.pending_signup_id {
             Some(event_id) => apply_waiting_signup(tx, event_id, &self.session_id, self.now)?,
@@ -104,21 +104,21 @@ impl WriteOp for SettleInference {
 
 /// The deferred upgrade: a signup parked while enrichment ran is confirmed now.
 fn apply_waiting_signup(
-    tx: &Transaction<'_>,
+    tx: &mut dyn Tx,
     event_id: &str,
     session_id: &str,
     now: i64,
-) -> rusqlite::Result<(Option<Box<SignupResponse>>, Option<LearnedNetwork>)> {
-    let waiting: Option<(String, Option<String>)> = tx
-        .prepare_cached("SELECT payload, lead_id FROM signup_events WHERE id = ?")?
-        .query_row([event_id], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()?;
+) -> Result<(Option<Box<SignupResponse>>, Option<LearnedNetwork>), DbError> {
+    let waiting = tx.query_opt(
+        "SELECT payload, lead_id FROM signup_events WHERE id = ?",
+        sql_params![event_id],
+        |row| Ok((row.text(0)?, row.opt_text(1)?)),
+    )?;
     let Some((payload, Some(lead_id))) = waiting else {
         return Ok((None, None));
     };
-    let signup: ValidSignup = serde_json::from_str(&payload).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-    })?;
+    let signup: ValidSignup =
+        serde_json::from_str(&payload).map_err(|e| DbError::Conversion(e.to_string()))?;
     // Re-read: the row now carries the inference just written.
     let Some(settled) = inference_for_session(tx, session_id)? else {
         return Ok((None, None));

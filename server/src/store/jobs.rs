@@ -4,10 +4,10 @@
 //! settlement itself only applies to a still-pending inference, so no job is applied
 //! twice.
 
-use rusqlite::{params, Transaction};
-
+use super::db::{DbError, Tx};
 use super::inferences::{SettleInference, Settled};
 use super::WriteOp;
+use crate::sql_params;
 
 /// How long a claimed job is reserved for its worker (ms). Far longer than any lookup
 /// (the external provider's timeout is seconds), short enough that a crashed worker's
@@ -41,25 +41,30 @@ pub struct ClaimDueJobs {
 impl WriteOp for ClaimDueJobs {
     type Output = Vec<ClaimedJob>;
 
-    fn apply(&self, tx: &Transaction<'_>) -> rusqlite::Result<Vec<ClaimedJob>> {
-        let mut stmt = tx.prepare_cached(
+    fn apply(&self, tx: &mut dyn Tx) -> Result<Vec<ClaimedJob>, DbError> {
+        // On PostgreSQL, replicas claiming at the same moment skip each other's rows.
+        let sql = format!(
             "UPDATE clicks SET enrich_lease_until = ?1
              WHERE id IN (
                  SELECT id FROM clicks
                  WHERE enrich_due_at IS NOT NULL AND enrich_due_at <= ?2
                    AND (enrich_lease_until IS NULL OR enrich_lease_until <= ?2)
-                 ORDER BY enrich_due_at LIMIT ?3)
+                 ORDER BY enrich_due_at LIMIT ?3{})
              RETURNING id, session_id, client_ip, enrich_attempts",
-        )?;
-        let rows = stmt.query_map(params![self.lease_until, self.now, self.limit], |row| {
-            Ok(ClaimedJob {
-                click_id: row.get(0)?,
-                session_id: row.get(1)?,
-                client_ip: row.get(2)?,
-                attempts: row.get(3)?,
-            })
-        })?;
-        rows.collect()
+            tx.dialect().skip_locked()
+        );
+        tx.query_all(
+            &sql,
+            sql_params![self.lease_until, self.now, self.limit],
+            |row| {
+                Ok(ClaimedJob {
+                    click_id: row.text(0)?,
+                    session_id: row.text(1)?,
+                    client_ip: row.opt_text(2)?,
+                    attempts: u32::try_from(row.int(3)?).unwrap_or(u32::MAX),
+                })
+            },
+        )
     }
 }
 
@@ -80,23 +85,21 @@ impl WriteOp for ResumeJobs {
     /// Jobs made claimable.
     type Output = usize;
 
-    fn apply(&self, tx: &Transaction<'_>) -> rusqlite::Result<usize> {
+    fn apply(&self, tx: &mut dyn Tx) -> Result<usize, DbError> {
         let mut resumed = 0;
         if self.release_leases {
-            resumed += tx
-                .prepare_cached(
-                    "UPDATE clicks SET enrich_lease_until = NULL
-                     WHERE enrich_due_at IS NOT NULL AND enrich_lease_until IS NOT NULL",
-                )?
-                .execute([])?;
+            resumed += tx.execute(
+                "UPDATE clicks SET enrich_lease_until = NULL
+                 WHERE enrich_due_at IS NOT NULL AND enrich_lease_until IS NOT NULL",
+                &[],
+            )?;
         }
         if self.unpark {
-            resumed += tx
-                .prepare_cached(
-                    "UPDATE clicks SET enrich_due_at = ?
-                     WHERE status = 'pending' AND enrich_due_at IS NULL",
-                )?
-                .execute([self.now])?;
+            resumed += tx.execute(
+                "UPDATE clicks SET enrich_due_at = ?
+                 WHERE status = 'pending' AND enrich_due_at IS NULL",
+                sql_params![self.now],
+            )?;
         }
         Ok(resumed)
     }
@@ -127,7 +130,7 @@ pub struct ApplyJobResults(pub Vec<JobResult>);
 impl WriteOp for ApplyJobResults {
     type Output = Vec<Option<Settled>>;
 
-    fn apply(&self, tx: &Transaction<'_>) -> rusqlite::Result<Vec<Option<Settled>>> {
+    fn apply(&self, tx: &mut dyn Tx) -> Result<Vec<Option<Settled>>, DbError> {
         self.0
             .iter()
             .map(|result| match result {
@@ -138,25 +141,20 @@ impl WriteOp for ApplyJobResults {
                     count_attempt,
                     error,
                 } => {
-                    tx.prepare_cached(
+                    tx.execute(
                         "UPDATE clicks SET enrich_due_at = ?, enrich_lease_until = NULL,
                              enrich_attempts = enrich_attempts + ?, enrich_error = ?
                          WHERE id = ? AND status = 'pending' AND enrich_due_at IS NOT NULL",
-                    )?
-                    .execute(params![
-                        due_at,
-                        i64::from(*count_attempt),
-                        error,
-                        click_id
-                    ])?;
+                        sql_params![*due_at, *count_attempt, error, click_id],
+                    )?;
                     Ok(None)
                 }
                 JobResult::Park { click_id } => {
-                    tx.prepare_cached(
+                    tx.execute(
                         "UPDATE clicks SET enrich_due_at = NULL, enrich_lease_until = NULL
                          WHERE id = ? AND status = 'pending'",
-                    )?
-                    .execute([click_id])?;
+                        sql_params![click_id],
+                    )?;
                     Ok(None)
                 }
             })

@@ -1,22 +1,22 @@
-//! Persistence: opening and migrating the database, the group-commit writer, and the
-//! domain operations (clicks, signups, inferences, admin records) run through it.
+//! Persistence: opening and migrating the database (SQLite or PostgreSQL), running
+//! writes and reads, and the domain operations (clicks, signups, inferences, admin
+//! records), each written once against [`db::Tx`].
 
 pub mod admin;
 pub mod clicks;
+pub mod db;
 pub mod inferences;
 pub mod jobs;
+pub mod postgres;
 pub mod privacy;
 pub mod signup;
+pub mod sqlite;
 pub mod writer;
 
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, SqlitePool};
-
+pub use db::{DbError, Dialect, Tx};
 pub use writer::{WriteOp, Writer};
 
 /// Why a storage operation failed, in terms the API can answer with.
@@ -64,12 +64,25 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+impl From<DbError> for StoreError {
+    fn from(err: DbError) -> Self {
+        match err {
+            DbError::Sqlite(e) => e.into(),
+            DbError::Postgres(e) => e.into(),
+            DbError::Conversion(e) => Self::Internal(e),
+        }
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
         match &err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                Self::Unavailable(err.to_string())
-            }
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed => Self::Unavailable(err.to_string()),
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 Self::Conflict(format!("already exists ({})", db.message()))
             }
@@ -78,7 +91,16 @@ impl From<sqlx::Error> for StoreError {
                 db.message()
             )),
             // SQLITE_BUSY (5) / SQLITE_LOCKED (6): another process holds the write lock.
-            sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("5" | "6")) => {
+            // PostgreSQL: class 08 (connection), 57 (shutdown, statement timeout), 53
+            // (out of resources), 40 (serialization, after our retries).
+            sqlx::Error::Database(db)
+                if db.code().as_deref().is_some_and(|c| {
+                    matches!(c, "5" | "6")
+                        || ["08", "57", "53", "40"]
+                            .iter()
+                            .any(|class| c.starts_with(class))
+                }) =>
+            {
                 Self::Unavailable(err.to_string())
             }
             _ => Self::Internal(err.to_string()),
@@ -89,8 +111,8 @@ impl From<sqlx::Error> for StoreError {
 /// Why the database could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    /// The URL is neither a SQLite path nor a `sqlite:` URL.
-    #[error("unsupported database URL {0:?}: use a file path or sqlite://PATH")]
+    /// The URL is neither a SQLite path, a `sqlite:` URL nor a `postgres://` URL.
+    #[error("unsupported database URL {0:?}: use a file path, sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
     /// The file could not be opened or created.
     #[error("cannot open database {url:?}: {source}")]
@@ -111,7 +133,7 @@ pub enum OpenError {
 
 /// A tracking link, as the redirect needs it. Links never change once created, which is
 /// what makes them safe to cache.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkTarget {
     /// Link id.
     pub id: String,
@@ -121,12 +143,29 @@ pub struct LinkTarget {
     pub destination_url: String,
 }
 
-/// Handle to the database: the writer for every write, a pool for reads.
+/// Where the data lives.
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
+}
+
+/// Handle to the database: every write and read goes through it.
 #[derive(Debug, Clone)]
 pub struct Store {
-    writer: Writer,
-    read: SqlitePool,
+    backend: Backend,
     links: Arc<RwLock<HashMap<String, Arc<LinkTarget>>>>,
+}
+
+/// Settings of the PostgreSQL pool.
+#[derive(Debug, Clone, Copy)]
+pub struct PgSettings {
+    /// Connections per server process.
+    pub max_connections: u32,
+    /// Longest a statement may run before PostgreSQL cancels it.
+    pub statement_timeout: std::time::Duration,
+    /// Longest a request waits for a connection before answering 503.
+    pub acquire_timeout: std::time::Duration,
 }
 
 /// Unix time in milliseconds, the representation of every timestamp column.
@@ -141,96 +180,67 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, OpenError> {
-    if url.contains(":memory:") || url.contains("mode=memory") {
-        // The writer and the readers are separate connections: they must share a file.
-        return Err(OpenError::UnsupportedUrl(format!(
-            "{url} (in-memory databases are not supported; use a file)"
-        )));
-    }
-    let options = if url.starts_with("sqlite:") {
-        SqliteConnectOptions::from_str(url).map_err(|source| OpenError::Connect {
-            url: url.into(),
-            source,
-        })?
-    } else if url.contains("://") {
-        return Err(OpenError::UnsupportedUrl(url.into()));
-    } else {
-        SqliteConnectOptions::new().filename(url)
-    };
-    Ok(options
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        // With WAL, NORMAL is durable against a crash of this process; a power loss may
-        // lose the last commits but never corrupts the file.
-        .synchronous(SqliteSynchronous::Normal)
-        .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(5))
-        .log_statements(tracing::log::LevelFilter::Trace))
-}
-
 impl Store {
-    /// Opens (creating if needed) and migrates the database, and starts the writer. The
-    /// returned task ends once every `Store` handle has been dropped and the last writes
-    /// are committed.
+    /// Opens (creating if needed) and migrates the database. For SQLite this starts the
+    /// writer thread; the returned receiver resolves once every `Store` handle has been
+    /// dropped and the last writes are committed (at once for PostgreSQL, where every
+    /// write commits on its own).
     pub async fn open(
         url: &str,
         max_batch: usize,
+        pg: PgSettings,
     ) -> Result<(Self, tokio::sync::oneshot::Receiver<()>), OpenError> {
-        let options = sqlite_options(url)?;
-        let connect_err = |source| OpenError::Connect {
-            url: url.into(),
-            source,
+        let (backend, done) = if url.starts_with("postgres://") || url.starts_with("postgresql://")
+        {
+            let store = postgres::PgStore::open(url, pg).await?;
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let _ = tx.send(());
+            (Backend::Postgres(store), rx)
+        } else {
+            let (store, done) = sqlite::SqliteStore::open(url, max_batch).await?;
+            (Backend::Sqlite(store), done)
         };
-        let mut migrate_conn = options.clone().connect().await.map_err(connect_err)?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&mut migrate_conn)
-            .await?;
-        sqlx::Connection::close(migrate_conn)
-            .await
-            .map_err(connect_err)?;
-
-        let path = options.get_filename().to_owned();
-        let write_conn = writer::open_connection(&path).map_err(|source| OpenError::Writer {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let (checkpoint_stop, checkpoint_rx) = std::sync::mpsc::channel();
-        writer::start_checkpointer(&path, checkpoint_rx).map_err(|source| OpenError::Writer {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let (writer, done) = Writer::start(write_conn, max_batch, checkpoint_stop)?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options.pragma("query_only", "ON"))
-            .await
-            .map_err(connect_err)?;
         Ok((
             Self {
-                writer,
-                read,
+                backend,
                 links: Arc::default(),
             },
             done,
         ))
     }
 
-    /// The read pool, for queries that change nothing.
-    pub fn reader(&self) -> &SqlitePool {
-        &self.read
+    /// Which database this is.
+    pub fn dialect(&self) -> Dialect {
+        match &self.backend {
+            Backend::Sqlite(_) => Dialect::Sqlite,
+            Backend::Postgres(_) => Dialect::Postgres,
+        }
     }
 
-    /// Runs a write through the group-commit writer.
+    /// Runs a write: SQLite's group-commit writer, or a PostgreSQL transaction of its
+    /// own (retried on serialization failures).
     pub async fn write<O: WriteOp>(&self, op: O) -> Result<O::Output, StoreError> {
-        self.writer.write(op).await
+        match &self.backend {
+            Backend::Sqlite(s) => s.write(op).await,
+            Backend::Postgres(p) => p.write(op).await,
+        }
+    }
+
+    /// Runs a read-only query function on a connection of its own.
+    pub async fn read<T, F>(&self, read: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Tx) -> Result<T, DbError> + Send + 'static,
+    {
+        match &self.backend {
+            Backend::Sqlite(s) => s.read(read).await,
+            Backend::Postgres(p) => p.read(read).await,
+        }
     }
 
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.read).await?;
-        Ok(())
+        self.read(|tx| tx.exists("SELECT 1", &[]).map(drop)).await
     }
 
     /// The link behind a slug; cached, since the redirect is the hottest path and links
@@ -239,11 +249,22 @@ impl Store {
         if let Some(hit) = self.links.read().ok().and_then(|m| m.get(slug).cloned()) {
             return Ok(Some(hit));
         }
-        let row: Option<LinkTarget> =
-            sqlx::query_as("SELECT id, creator_id, destination_url FROM links WHERE slug = ?")
-                .bind(slug)
-                .fetch_optional(&self.read)
-                .await?;
+        let wanted = slug.to_owned();
+        let row = self
+            .read(move |tx| {
+                tx.query_opt(
+                    "SELECT id, creator_id, destination_url FROM links WHERE slug = ?",
+                    crate::sql_params![wanted],
+                    |r| {
+                        Ok(LinkTarget {
+                            id: r.text(0)?,
+                            creator_id: r.text(1)?,
+                            destination_url: r.text(2)?,
+                        })
+                    },
+                )
+            })
+            .await?;
         let Some(link) = row.map(Arc::new) else {
             return Ok(None);
         };

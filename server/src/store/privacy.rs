@@ -5,10 +5,11 @@
 //! inference and the confirmed *company* (a company is not a person), and the signup
 //! events' time, session and outcome — so creators' click and signup counts stay right.
 
-use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
+use super::db::{DbError, Tx};
 use super::WriteOp;
+use crate::sql_params;
 
 /// What an erasure removed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -32,25 +33,25 @@ impl WriteOp for EraseLead {
     /// `None`: nothing is stored for this email.
     type Output = Option<Erased>;
 
-    fn apply(&self, tx: &Transaction<'_>) -> rusqlite::Result<Option<Erased>> {
-        let lead_id: Option<String> = tx
-            .prepare_cached("SELECT id FROM leads WHERE email_key = ?")?
-            .query_row([&self.email_key], |row| row.get(0))
-            .optional()?;
+    fn apply(&self, tx: &mut dyn Tx) -> Result<Option<Erased>, DbError> {
+        let lead_id = tx.query_opt(
+            "SELECT id FROM leads WHERE email_key = ?",
+            sql_params![&self.email_key],
+            |row| row.text(0),
+        )?;
         // Retries of erased events must not replay a lead that no longer exists.
-        tx.prepare_cached(
+        tx.execute(
             "DELETE FROM idempotency_keys WHERE key IN (
                  SELECT idempotency_key FROM signup_events
                  WHERE idempotency_key IS NOT NULL AND (email_key = ?1 OR lead_id = ?2))",
-        )?
-        .execute(params![self.email_key, lead_id])?;
-        let signup_events = tx
-            .prepare_cached(
-                "UPDATE signup_events SET payload = '{\"erased\":true}', lead_id = NULL,
-                     email_key = NULL, idempotency_key = NULL
-                 WHERE email_key = ?1 OR lead_id = ?2",
-            )?
-            .execute(params![self.email_key, lead_id])?;
+            sql_params![&self.email_key, &lead_id],
+        )?;
+        let signup_events = tx.execute(
+            "UPDATE signup_events SET payload = '{\"erased\":true}', lead_id = NULL,
+                 email_key = NULL, idempotency_key = NULL
+             WHERE email_key = ?1 OR lead_id = ?2",
+            sql_params![&self.email_key, &lead_id],
+        )?;
         let Some(lead_id) = lead_id else {
             return Ok((signup_events > 0).then_some(Erased {
                 lead_id: None,
@@ -58,19 +59,17 @@ impl WriteOp for EraseLead {
                 clicks: 0,
             }));
         };
-        let clicks = tx
-            .prepare_cached(
-                "UPDATE clicks SET lead_id = NULL, pending_signup_id = NULL, client_ip = NULL,
-                     client_network = NULL, user_agent = NULL, referrer = NULL
-                 WHERE lead_id = ?",
-            )?
-            .execute([&lead_id])?;
-        tx.prepare_cached(
+        let clicks = tx.execute(
+            "UPDATE clicks SET lead_id = NULL, pending_signup_id = NULL, client_ip = NULL,
+                 client_network = NULL, user_agent = NULL, referrer = NULL
+             WHERE lead_id = ?",
+            sql_params![&lead_id],
+        )?;
+        tx.execute(
             "UPDATE clicks SET corroborated_by_lead_id = NULL WHERE corroborated_by_lead_id = ?",
-        )?
-        .execute([&lead_id])?;
-        tx.prepare_cached("DELETE FROM leads WHERE id = ?")?
-            .execute([&lead_id])?;
+            sql_params![&lead_id],
+        )?;
+        tx.execute("DELETE FROM leads WHERE id = ?", sql_params![&lead_id])?;
         Ok(Some(Erased {
             lead_id: Some(lead_id),
             signup_events,
@@ -103,27 +102,22 @@ pub struct ExpiredPage {
 impl WriteOp for ExpireClickDetails {
     type Output = ExpiredPage;
 
-    fn apply(&self, tx: &Transaction<'_>) -> rusqlite::Result<ExpiredPage> {
+    fn apply(&self, tx: &mut dyn Tx) -> Result<ExpiredPage, DbError> {
         let boundary = uuid_v7_floor(self.before_ms);
-        let page_end: Option<String> = tx
-            .prepare_cached(
-                "SELECT id FROM clicks WHERE id > ? AND id < ? ORDER BY id LIMIT 1 OFFSET ?",
-            )?
-            .query_row(
-                params![self.after_id, boundary, self.limit.saturating_sub(1)],
-                |row| row.get(0),
-            )
-            .optional()?;
+        let page_end = tx.query_opt(
+            "SELECT id FROM clicks WHERE id > ? AND id < ? ORDER BY id LIMIT 1 OFFSET ?",
+            sql_params![&self.after_id, &boundary, self.limit.saturating_sub(1)],
+            |row| row.text(0),
+        )?;
         let end = page_end.clone().unwrap_or_else(|| boundary.clone());
-        let expired = tx
-            .prepare_cached(
-                "UPDATE clicks SET client_ip = NULL, client_network = NULL, user_agent = NULL,
-                     referrer = NULL
-                 WHERE id > ? AND id <= ? AND id < ?
-                   AND (client_ip IS NOT NULL OR client_network IS NOT NULL
-                        OR user_agent IS NOT NULL OR referrer IS NOT NULL)",
-            )?
-            .execute(params![self.after_id, end, boundary])?;
+        let expired = tx.execute(
+            "UPDATE clicks SET client_ip = NULL, client_network = NULL, user_agent = NULL,
+                 referrer = NULL
+             WHERE id > ? AND id <= ? AND id < ?
+               AND (client_ip IS NOT NULL OR client_network IS NOT NULL
+                    OR user_agent IS NOT NULL OR referrer IS NOT NULL)",
+            sql_params![&self.after_id, &end, &boundary],
+        )?;
         Ok(ExpiredPage {
             expired,
             next_after_id: page_end,

@@ -1,14 +1,15 @@
 //! The signup webhook's write: find the click, upsert the lead, log the event, and
 //! confirm the session's company (or park the signup until enrichment lands).
 
+use super::db::{DbError, Tx};
 use naano_core::{
     companies_match, email_domain, is_free_mail_domain, normalize_company, Inferred,
     SignupResponse, SignupResult, ValidSignup,
 };
-use rusqlite::{params, OptionalExtension, Transaction};
 use sha2::{Digest, Sha256};
 
 use super::{new_id, WriteOp};
+use crate::sql_params;
 
 /// An `Idempotency-Key` with the fingerprint of the body it came with.
 #[derive(Debug, Clone)]
@@ -125,58 +126,56 @@ pub struct SignupApplied {
     pub learned: Option<LearnedNetwork>,
 }
 
+/// The session's inference, locked for the rest of the transaction on PostgreSQL so that
+/// concurrent signups and settlements of one session apply one after the other.
 pub(crate) fn inference_for_session(
-    tx: &Transaction<'_>,
+    tx: &mut dyn Tx,
     session_id: &str,
-) -> rusqlite::Result<Option<InferenceRow>> {
-    tx.prepare_cached(
+) -> Result<Option<InferenceRow>, DbError> {
+    let sql = format!(
         "SELECT id, inference_id, status, inferred_company, inferred_domain, pending_signup_id,
              client_ip, client_network, kind
-         FROM clicks WHERE session_id = ?",
-    )?
-    .query_row([session_id], |row| {
+         FROM clicks WHERE session_id = ?{}",
+        tx.dialect().for_update()
+    );
+    tx.query_opt(&sql, sql_params![session_id], |row| {
         Ok(InferenceRow {
-            click_id: row.get(0)?,
-            id: row.get(1)?,
-            status: row.get(2)?,
-            inferred_company: row.get(3)?,
-            inferred_domain: row.get(4)?,
-            pending_signup_id: row.get(5)?,
-            client_ip: row.get(6)?,
-            client_network: row.get(7)?,
-            kind: row.get(8)?,
+            click_id: row.text(0)?,
+            id: row.text(1)?,
+            status: row.text(2)?,
+            inferred_company: row.opt_text(3)?,
+            inferred_domain: row.opt_text(4)?,
+            pending_signup_id: row.opt_text(5)?,
+            client_ip: row.opt_text(6)?,
+            client_network: row.opt_text(7)?,
+            kind: row.opt_text(8)?,
         })
     })
-    .optional()
 }
 
-/// JSON encoding failures surface as the driver's conversion error.
-pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> rusqlite::Result<String> {
-    serde_json::to_string(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+/// JSON encoding failures surface as a conversion error.
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, DbError> {
+    serde_json::to_string(value).map_err(|e| DbError::Conversion(e.to_string()))
 }
 
 impl WriteOp for ApplySignup {
     type Output = SignupApplied;
 
-    fn apply(&self, tx: &Transaction<'_>) -> rusqlite::Result<SignupApplied> {
+    fn apply(&self, tx: &mut dyn Tx) -> Result<SignupApplied, DbError> {
         let (outcome, learned) = self.decide(tx)?;
         Ok(SignupApplied { outcome, learned })
     }
 }
 
 impl ApplySignup {
-    fn decide(
-        &self,
-        tx: &Transaction<'_>,
-    ) -> rusqlite::Result<(SignupOutcome, Option<LearnedNetwork>)> {
+    fn decide(&self, tx: &mut dyn Tx) -> Result<(SignupOutcome, Option<LearnedNetwork>), DbError> {
         let signup = &self.signup;
         if let Some(idem) = &self.idempotency {
-            let stored: Option<(String, String)> = tx
-                .prepare_cached(
-                    "SELECT request_hash, response FROM idempotency_keys WHERE key = ?",
-                )?
-                .query_row([&idem.key], |row| Ok((row.get(0)?, row.get(1)?)))
-                .optional()?;
+            let stored = tx.query_opt(
+                "SELECT request_hash, response FROM idempotency_keys WHERE key = ?",
+                sql_params![&idem.key],
+                |row| Ok((row.text(0)?, row.text(1)?)),
+            )?;
             if let Some((hash, response)) = stored {
                 if hash != idem.request_hash {
                     return Ok((SignupOutcome::IdempotencyConflict, None));
@@ -194,68 +193,63 @@ impl ApplySignup {
 
         if inference.status == "pending" {
             self.log_event(tx, Some(&lead_id), "inference_pending")?;
-            tx.prepare_cached(
+            tx.execute(
                 "UPDATE clicks SET lead_id = ?, pending_signup_id = ?, updated_at = ? WHERE id = ?",
-            )?
-            .execute(params![
-                lead_id,
-                self.event_id,
-                self.now,
-                inference.click_id
-            ])?;
+                sql_params![&lead_id, &self.event_id, self.now, &inference.click_id],
+            )?;
             return Ok((SignupOutcome::Pending, None));
         }
 
         let Confirmed { response, learned } = confirm(tx, &inference, signup, &lead_id, self.now)?;
         self.log_event(tx, Some(&lead_id), response.result.action().as_str())?;
         if let Some(idem) = &self.idempotency {
-            tx.prepare_cached(
+            tx.execute(
                 "INSERT INTO idempotency_keys (key, request_hash, response, created_at) VALUES (?, ?, ?, ?)",
-            )?
-            .execute(params![idem.key, idem.request_hash, to_json(&response)?, self.now])?;
+                sql_params![&idem.key, &idem.request_hash, to_json(&response)?, self.now],
+            )?;
         }
         Ok((SignupOutcome::Done(response), learned))
     }
 
     fn log_event(
         &self,
-        tx: &Transaction<'_>,
+        tx: &mut dyn Tx,
         lead_id: Option<&str>,
         outcome: &str,
-    ) -> rusqlite::Result<()> {
+    ) -> Result<(), DbError> {
         // The pending event's id is fixed in advance: the inference points at it.
         let id = if outcome == "inference_pending" {
             self.event_id.clone()
         } else {
             new_id()
         };
-        tx.prepare_cached(
+        tx.execute(
             "INSERT INTO signup_events (id, received_at, session_id, lead_id, idempotency_key, payload,
                  outcome, email_key)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )?
-        .execute(params![
-            id,
-            self.now,
-            self.signup.session_id,
-            lead_id,
-            self.idempotency.as_ref().map(|i| &i.key),
-            to_json(&self.signup)?,
-            outcome,
-            self.signup.email_key(),
-        ])?;
+            sql_params![
+                id,
+                self.now,
+                &self.signup.session_id,
+                lead_id,
+                self.idempotency.as_ref().map(|i| &i.key),
+                to_json(&self.signup)?,
+                outcome,
+                self.signup.email_key(),
+            ],
+        )?;
         Ok(())
     }
 }
 
 /// One lead per email (case-insensitive); later signups refresh what they provide.
 fn upsert_lead(
-    tx: &Transaction<'_>,
+    tx: &mut dyn Tx,
     signup: &ValidSignup,
     new_lead_id: &str,
     now: i64,
-) -> rusqlite::Result<String> {
-    tx.prepare_cached(
+) -> Result<String, DbError> {
+    tx.query_one(
         "INSERT INTO leads (id, email, email_key, company, name, job_title, linkedin_url, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (email_key) DO UPDATE SET
@@ -266,20 +260,18 @@ fn upsert_lead(
              linkedin_url = COALESCE(excluded.linkedin_url, leads.linkedin_url),
              updated_at = excluded.updated_at
          RETURNING id",
-    )?
-    .query_row(
-        params![
+        sql_params![
             new_lead_id,
-            signup.email,
+            &signup.email,
             signup.email_key(),
-            signup.company,
-            signup.name,
-            signup.job_title,
-            signup.linkedin_url,
+            &signup.company,
+            &signup.name,
+            &signup.job_title,
+            &signup.linkedin_url,
             now,
             now,
         ],
-        |row| row.get(0),
+        |row| row.text(0),
     )
 }
 
@@ -289,12 +281,12 @@ fn upsert_lead(
 /// The decision compares the signup with what was *inferred* (never with an earlier
 /// confirmation), so repeating a signup always gives the same action.
 pub(crate) fn confirm(
-    tx: &Transaction<'_>,
+    tx: &mut dyn Tx,
     inference: &InferenceRow,
     signup: &ValidSignup,
     lead_id: &str,
     now: i64,
-) -> rusqlite::Result<Confirmed> {
+) -> Result<Confirmed, DbError> {
     let matched = match &inference.inferred_company {
         Some(company) => companies_match(
             Inferred {
@@ -308,30 +300,29 @@ pub(crate) fn confirm(
         None => true,
     };
     let confirmed_key = normalize_company(&signup.company);
-    tx.prepare_cached(
+    tx.execute(
         "UPDATE clicks SET status = 'confirmed', confirmed_company = ?, confirmed_company_key = ?,
              confirmed_at = COALESCE(confirmed_at, ?), mismatch = ?, lead_id = ?, pending_signup_id = NULL,
              updated_at = ?
          WHERE id = ?",
-    )?
-    .execute(params![signup.company, confirmed_key, now, !matched, lead_id, now, inference.click_id])?;
+        sql_params![&signup.company, &confirmed_key, now, !matched, lead_id, now, &inference.click_id],
+    )?;
 
     let business_domain = email_domain(&signup.email).filter(|d| !is_free_mail_domain(d));
     let business_domain = business_domain.as_deref();
-    let related = tx
-        .prepare_cached(
-            "UPDATE clicks SET corroborated_by_lead_id = ?, corroborated_at = ?, updated_at = ?
-             WHERE status = 'inferred' AND corroborated_at IS NULL AND id <> ?
-               AND (inferred_company_key = ? OR inferred_domain = ?)",
-        )?
-        .execute(params![
+    let related = tx.execute(
+        "UPDATE clicks SET corroborated_by_lead_id = ?, corroborated_at = ?, updated_at = ?
+         WHERE status = 'inferred' AND corroborated_at IS NULL AND id <> ?
+           AND (inferred_company_key = ? OR inferred_domain = ?)",
+        sql_params![
             lead_id,
             now,
             now,
-            inference.click_id,
-            confirmed_key,
+            &inference.click_id,
+            &confirmed_key,
             business_domain
-        ])?;
+        ],
+    )?;
 
     let result = match (&inference.inferred_company, matched) {
         (Some(old), false) => SignupResult::MismatchHandled {
@@ -366,36 +357,34 @@ pub(crate) fn confirm(
 /// Records that `network` belongs to `company`: one more confirmation when it already
 /// did, a correction (count restarted) when it belonged to another company.
 fn learn_network(
-    tx: &Transaction<'_>,
+    tx: &mut dyn Tx,
     network: &str,
     company: &str,
     domain: Option<&str>,
     now: i64,
-) -> rusqlite::Result<LearnedNetwork> {
-    tx.prepare_cached(
+) -> Result<LearnedNetwork, DbError> {
+    tx.query_one(
         "INSERT INTO learned_networks (network, company, company_key, domain, confirmations, corrections, updated_at)
          VALUES (?1, ?2, ?3, ?4, 1, 0, ?5)
          ON CONFLICT (network) DO UPDATE SET
              confirmations = CASE WHEN learned_networks.company_key = excluded.company_key
                  THEN learned_networks.confirmations + 1 ELSE 1 END,
-             corrections = learned_networks.corrections
-                 + (learned_networks.company_key <> excluded.company_key),
+             corrections = learned_networks.corrections + CASE
+                 WHEN learned_networks.company_key = excluded.company_key THEN 0 ELSE 1 END,
              domain = CASE WHEN learned_networks.company_key = excluded.company_key
                  THEN COALESCE(excluded.domain, learned_networks.domain) ELSE excluded.domain END,
              company = excluded.company,
              company_key = excluded.company_key,
              updated_at = excluded.updated_at
          RETURNING network, company, domain, confirmations, updated_at",
-    )?
-    .query_row(
-        params![network, company, normalize_company(company), domain, now],
+        sql_params![network, company, normalize_company(company), domain, now],
         |row| {
             Ok(LearnedNetwork {
-                network: row.get(0)?,
-                company: row.get(1)?,
-                domain: row.get(2)?,
-                confirmations: row.get(3)?,
-                updated_at: row.get(4)?,
+                network: row.text(0)?,
+                company: row.text(1)?,
+                domain: row.opt_text(2)?,
+                confirmations: row.int(3)?,
+                updated_at: row.int(4)?,
             })
         },
     )

@@ -21,6 +21,7 @@ use std::time::Duration;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
+use super::db::{DbError, SqliteTx, Tx};
 use super::StoreError;
 
 /// One unit of work run inside the writer's transaction. `apply` may run more than once
@@ -30,13 +31,14 @@ pub trait WriteOp: Send + 'static {
     /// What the caller gets back once the write has committed.
     type Output: Send + 'static;
 
-    /// Runs the write inside the open transaction.
-    fn apply(&self, tx: &Transaction<'_>) -> rusqlite::Result<Self::Output>;
+    /// Runs the write inside the open transaction (SQLite's batch, or a PostgreSQL
+    /// transaction of its own, which may be run again after a serialization failure).
+    fn apply(&self, tx: &mut dyn Tx) -> Result<Self::Output, DbError>;
 }
 
 /// A [`WriteOp`] with its reply channel, with the output type erased.
 trait Job: Send {
-    fn run(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()>;
+    fn run(&mut self, tx: &Transaction<'_>) -> Result<(), DbError>;
     /// The batch committed: hand the output to the caller.
     fn deliver(self: Box<Self>);
     /// The write could not be committed.
@@ -50,8 +52,8 @@ struct TypedJob<O: WriteOp> {
 }
 
 impl<O: WriteOp> Job for TypedJob<O> {
-    fn run(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
-        self.output = Some(self.op.apply(tx)?);
+    fn run(&mut self, tx: &Transaction<'_>) -> Result<(), DbError> {
+        self.output = Some(self.op.apply(&mut SqliteTx(tx))?);
         Ok(())
     }
 
@@ -218,7 +220,7 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>) {
     }
 }
 
-fn run_in_transaction(conn: &mut Connection, jobs: &mut [Box<dyn Job>]) -> rusqlite::Result<()> {
+fn run_in_transaction(conn: &mut Connection, jobs: &mut [Box<dyn Job>]) -> Result<(), DbError> {
     // IMMEDIATE takes the write lock up front, so an outside writer (the sqlite3 shell,
     // a backup tool) makes us wait `busy_timeout` instead of failing mid-transaction.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -226,5 +228,5 @@ fn run_in_transaction(conn: &mut Connection, jobs: &mut [Box<dyn Job>]) -> rusql
         job.run(&tx)?;
     }
     // Dropping `tx` on an error above rolls it back.
-    tx.commit()
+    Ok(tx.commit()?)
 }

@@ -29,6 +29,8 @@ pub struct TestServer {
     pub base: String,
     pub http: reqwest::Client,
     pub db_path: std::path::PathBuf,
+    /// The database the server runs on (a SQLite file or a throwaway PostgreSQL one).
+    pub database_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), ServerError>>>,
     pub dir: tempfile::TempDir,
@@ -51,7 +53,8 @@ impl TestServer {
         let db_path = dir.path().join("naano.db");
         let table = dir.path().join("ip-companies.csv");
         std::fs::write(&table, IP_TABLE).unwrap();
-        let mut config = Config::for_database(db_path.to_string_lossy().to_string());
+        let database_url = test_database_url(dir.path(), &db_path).await;
+        let mut config = Config::for_database(database_url.clone());
         config.admin_token = Some(ADMIN_TOKEN.into());
         config.trust_proxy = true;
         config.ip_companies = Some(table);
@@ -76,6 +79,7 @@ impl TestServer {
             base,
             http,
             db_path,
+            database_url,
             shutdown: Some(tx),
             task: Some(task),
             dir,
@@ -251,12 +255,77 @@ impl TestServer {
     // ---- the SQLite file itself --------------------------------------------------
 
     pub async fn count(&self, sql: &str) -> i64 {
+        if self.database_url.starts_with("postgres") {
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&self.database_url)
+                .await
+                .unwrap();
+            return sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap();
+        }
         let url = format!("sqlite://{}?mode=ro", self.db_path.display());
         let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
             .await
             .unwrap();
         sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
     }
+
+    /// Runs a statement directly on the database (behind the server's back), for tests
+    /// of what the schema itself refuses.
+    pub async fn execute_directly(&self, sql: &str) -> Result<u64, String> {
+        if self.database_url.starts_with("postgres") {
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&self.database_url)
+                .await
+                .unwrap();
+            return sqlx::query(sql)
+                .execute(&mut conn)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(|e| e.to_string());
+        }
+        let url = format!("sqlite://{}", self.db_path.display());
+        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        sqlx::query(sql)
+            .execute(&mut conn)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Whether this test run is against PostgreSQL (`NAANO_TEST_BACKEND=postgres`, as the
+/// README's test command sets for its second pass over the suite).
+pub fn on_postgres() -> bool {
+    std::env::var("NAANO_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+/// The database for a server in `dir`: the SQLite file, or on PostgreSQL a throwaway
+/// database created through `NAANO_TEST_PG_URL` (remembered in `dir`, so a restart in
+/// the same directory finds the same database).
+pub async fn test_database_url(dir: &std::path::Path, db_path: &std::path::Path) -> String {
+    if !on_postgres() {
+        return db_path.to_string_lossy().to_string();
+    }
+    let remembered = dir.join("database-url");
+    if let Ok(url) = std::fs::read_to_string(&remembered) {
+        return url;
+    }
+    let admin = std::env::var("NAANO_TEST_PG_URL").expect(
+        "NAANO_TEST_BACKEND=postgres needs NAANO_TEST_PG_URL (postgres://USER:PASSWORD@HOST/postgres)",
+    );
+    let name = format!("naano_test_{}", uuid::Uuid::now_v7().simple());
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .expect("cannot reach PostgreSQL at NAANO_TEST_PG_URL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&name);
+    let url = url.to_string();
+    std::fs::write(&remembered, &url).unwrap();
+    url
 }
 
 pub fn session_from_location(headers: &HeaderMap) -> String {

@@ -49,7 +49,7 @@ async fn list(
     QueryParams(paging): QueryParams<Paging>,
 ) -> Result<Json<Page<Creator>>, ApiError> {
     let page = admin::list(
-        state.store.reader(),
+        &state.store,
         selects::CREATORS,
         Vec::new(),
         &paging.into_request()?,

@@ -117,8 +117,7 @@ async fn list(
         limit: q.limit,
     }
     .into_request()?;
-    let page: Page<Link> =
-        admin::list(state.store.reader(), selects::LINKS, filters, &paging).await?;
+    let page: Page<Link> = admin::list(&state.store, selects::LINKS, filters, &paging).await?;
     Ok(Json(Page {
         data: page
             .data

@@ -44,7 +44,7 @@ async fn clicks(
     }
     .into_request()?;
     Ok(Json(
-        admin::list(state.store.reader(), selects::CLICKS, filters, &paging).await?,
+        admin::list(&state.store, selects::CLICKS, filters, &paging).await?,
     ))
 }
 
@@ -68,7 +68,7 @@ async fn leads(
     }
     .into_request()?;
     Ok(Json(
-        admin::list(state.store.reader(), selects::LEADS, filters, &paging).await?,
+        admin::list(&state.store, selects::LEADS, filters, &paging).await?,
     ))
 }
 
@@ -141,7 +141,7 @@ async fn inferences(
     }
     .into_request()?;
     Ok(Json(
-        admin::list(state.store.reader(), selects::INFERENCES, filters, &paging).await?,
+        admin::list(&state.store, selects::INFERENCES, filters, &paging).await?,
     ))
 }
 

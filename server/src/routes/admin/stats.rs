@@ -23,7 +23,7 @@ struct Stats {
 
 async fn stats(State(state): State<AppState>) -> Result<Json<Stats>, ApiError> {
     Ok(Json(Stats {
-        creators: admin::stats(state.store.reader()).await?,
-        inference_sources: admin::source_stats(state.store.reader()).await?,
+        creators: admin::stats(&state.store).await?,
+        inference_sources: admin::source_stats(&state.store).await?,
     }))
 }
