@@ -16,12 +16,22 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet -p naano -p naano-core --
 step "Test data: public IP-to-ASN CSVs (npm pack @ip-location-db/asn, pinned version)"
 ./scripts/fetch-asn-data.sh
 
-step "Rust: unit and integration tests (real server binary, real HTTP, real SQLite files)"
+step "PostgreSQL: start the local server if needed (the suite fails if it cannot)"
+NAANO_TEST_PG_URL="$(./scripts/start-postgres.sh)"
+export NAANO_TEST_PG_URL
+# Throwaway databases of earlier runs.
+psql "$NAANO_TEST_PG_URL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'naano_test_%'" |
+  while read -r db; do psql "$NAANO_TEST_PG_URL" -qc "DROP DATABASE \"$db\"" >/dev/null; done
+
+step "Rust: unit and integration tests (real server binary, real HTTP, real SQLite files; scale-out and outage on PostgreSQL)"
 # The SDK and example tests start target/debug/naano-server; the inference tests also
 # start the fake enrichment service (a testkit binary).
 cargo build --quiet -p naano-server -p naano-testkit --bins
 # The Python and Node addons are cdylibs for their hosts; their own suites test them below.
 cargo test --workspace --exclude naano-python --exclude naano-node
+
+step "Rust: the server's integration suite again, on PostgreSQL (a throwaway database per server)"
+NAANO_TEST_BACKEND=postgres cargo test -p naano-server --test webhook --test redirect --test admin --test inference
 
 step "Python: build the naano package (maturin, via pip) into a virtualenv, with the test tools"
 VENV="${NAANO_VENV:-.venv}"

@@ -368,13 +368,17 @@ impl FakeEnricher {
 
     /// Lookups received so far.
     pub async fn requests(&self) -> u64 {
-        let stats: Value = reqwest::get(format!("{}/_stats", self.base))
+        self.stats().await["requests"].as_u64().unwrap()
+    }
+
+    /// `{"requests", "answered", "answered_twice"}`.
+    pub async fn stats(&self) -> Value {
+        reqwest::get(format!("{}/_stats", self.base))
             .await
             .unwrap()
             .json()
             .await
-            .unwrap();
-        stats["requests"].as_u64().unwrap()
+            .unwrap()
     }
 
     /// Stops it.
@@ -382,6 +386,32 @@ impl FakeEnricher {
         let _ = self.child.kill().await;
     }
 }
+
+/// A new, empty PostgreSQL database for one test, created through `NAANO_TEST_PG_URL`
+/// (an account allowed to create databases, as `scripts/start-postgres.sh` prints);
+/// returns its URL. Fails loudly when PostgreSQL is not configured or not reachable.
+pub async fn create_pg_database() -> String {
+    let admin = std::env::var("NAANO_TEST_PG_URL").expect(
+        "this test needs PostgreSQL: set NAANO_TEST_PG_URL (scripts/start-postgres.sh prints it)",
+    );
+    let name = format!(
+        "naano_test_{}_{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .expect("cannot reach PostgreSQL at NAANO_TEST_PG_URL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&name);
+    url.to_string()
+}
+
+static NEXT_DB: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The token the fake enricher expects.
 pub const FAKE_ENRICHER_TOKEN: &str = "fake-token";

@@ -310,20 +310,7 @@ pub async fn test_database_url(dir: &std::path::Path, db_path: &std::path::Path)
     if let Ok(url) = std::fs::read_to_string(&remembered) {
         return url;
     }
-    let admin = std::env::var("NAANO_TEST_PG_URL").expect(
-        "NAANO_TEST_BACKEND=postgres needs NAANO_TEST_PG_URL (postgres://USER:PASSWORD@HOST/postgres)",
-    );
-    let name = format!("naano_test_{}", uuid::Uuid::now_v7().simple());
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
-        .await
-        .expect("cannot reach PostgreSQL at NAANO_TEST_PG_URL");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let mut url = url::Url::parse(&admin).unwrap();
-    url.set_path(&name);
-    let url = url.to_string();
+    let url = naano_testkit::create_pg_database().await;
     std::fs::write(&remembered, &url).unwrap();
     url
 }

@@ -8,9 +8,11 @@
 //! - `error`: 500; `garbage`: 200 with a body that is not JSON; `throttle`: 429.
 //!
 //! Requests without `Authorization: Bearer fake-token` get 401. `GET /_stats` counts
-//! the lookups received.
+//! the lookups received, the successful answers, and the addresses answered more than
+//! once (a job processed twice).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test support: failures must be loud.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,6 +28,7 @@ use serde_json::json;
 struct Fake {
     mode: Mutex<String>,
     requests: AtomicU64,
+    answered: Mutex<HashMap<String, u64>>,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -56,7 +59,12 @@ async fn set_mode(State(fake): State<Arc<Fake>>, Path(mode): Path<String>) -> St
 }
 
 async fn stats(State(fake): State<Arc<Fake>>) -> Json<serde_json::Value> {
-    Json(json!({ "requests": fake.requests.load(Ordering::SeqCst) }))
+    let answered = fake.answered.lock().unwrap();
+    Json(json!({
+        "requests": fake.requests.load(Ordering::SeqCst),
+        "answered": answered.values().sum::<u64>(),
+        "answered_twice": answered.values().filter(|n| **n > 1).count(),
+    }))
 }
 
 async fn lookup(
@@ -78,6 +86,7 @@ async fn lookup(
         }
         _ => {}
     }
+    *fake.answered.lock().unwrap().entry(ip.clone()).or_default() += 1;
     let body = if ip.starts_with("10.1.") {
         json!({"ip": ip, "company": {"name": "Initech", "domain": "initech.example", "type": "business"}})
     } else if ip.starts_with("10.2.") {
