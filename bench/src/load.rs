@@ -18,7 +18,8 @@ type OnResponse = Arc<dyn Fn(&HeaderMap) + Send + Sync>;
 /// What to load: an address, how to build the i-th request, and what to do with answers.
 #[derive(Clone)]
 pub struct Target {
-    addr: String,
+    /// Connection `i` goes to `addrs[i % addrs.len()]` (several replicas share the load).
+    addrs: Vec<String>,
     make: MakeRequest,
     on_response: Option<OnResponse>,
 }
@@ -28,8 +29,16 @@ impl Target {
         addr: &str,
         make: impl Fn(usize) -> Result<Request<Full<Bytes>>, hyper::http::Error> + Send + Sync + 'static,
     ) -> Self {
+        Self::spread(&[addr.to_owned()], make)
+    }
+
+    /// Like [`Target::new`], with the connections spread over several servers.
+    pub fn spread(
+        addrs: &[String],
+        make: impl Fn(usize) -> Result<Request<Full<Bytes>>, hyper::http::Error> + Send + Sync + 'static,
+    ) -> Self {
         Self {
-            addr: addr.to_owned(),
+            addrs: addrs.to_vec(),
             make: Arc::new(make),
             on_response: None,
         }
@@ -107,9 +116,8 @@ async fn connection_loop(
     index_base: usize,
     deadline: Instant,
 ) -> Result<LoadResult, String> {
-    let stream = TcpStream::connect(&target.addr)
-        .await
-        .map_err(|e| e.to_string())?;
+    let addr = &target.addrs[worker % target.addrs.len().max(1)];
+    let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await

@@ -6,6 +6,7 @@
 //! subcommand) and a `naano-server` on a fresh SQLite file, then drives each endpoint for
 //! a fixed time with a fixed number of keep-alive connections. It stops by itself.
 
+mod backends;
 mod inference;
 mod load;
 mod sdk;
@@ -73,6 +74,22 @@ enum Cmd {
         #[arg(long, default_value_t = 64)]
         connections: usize,
     },
+    /// The webhook and the redirect on SQLite and on PostgreSQL with one and two replicas.
+    Backends {
+        /// The naano-server binary to measure (build it with --release).
+        #[arg(long, default_value = "target/release/naano-server")]
+        server_bin: PathBuf,
+        /// A PostgreSQL account that may create databases (scripts/start-postgres.sh
+        /// prints one).
+        #[arg(long, env = "NAANO_TEST_PG_URL")]
+        pg_url: String,
+        /// Seconds per measured phase.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Concurrent keep-alive connections.
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+    },
     /// Serve the bare endpoints (used by `run`).
     Bare,
 }
@@ -102,6 +119,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 delivered,
             );
             Ok(())
+        }
+        Cmd::Backends {
+            server_bin,
+            pg_url,
+            seconds,
+            connections,
+        } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(backends::run(
+                &server_bin,
+                &pg_url,
+                Duration::from_secs(seconds),
+                connections,
+            ))
         }
         Cmd::Inference {
             server_bin,
@@ -170,7 +203,9 @@ fn bare_server() -> Result<(), Box<dyn std::error::Error>> {
     })
 }
 
-async fn spawn_and_wait(mut cmd: Command) -> Result<(Child, String), Box<dyn std::error::Error>> {
+pub(crate) async fn spawn_and_wait(
+    mut cmd: Command,
+) -> Result<(Child, String), Box<dyn std::error::Error>> {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -188,7 +223,7 @@ async fn spawn_and_wait(mut cmd: Command) -> Result<(Child, String), Box<dyn std
     Err("server exited before listening".into())
 }
 
-async fn admin_post(
+pub(crate) async fn admin_post(
     addr: &str,
     path: &str,
     body: serde_json::Value,
@@ -251,7 +286,7 @@ async fn server_with_sessions(
     Ok(((child, dir), addr, sessions))
 }
 
-fn signup_body(session: &str, i: usize) -> Bytes {
+pub(crate) fn signup_body(session: &str, i: usize) -> Bytes {
     Bytes::from(
         serde_json::json!({
             "session_id": session,
