@@ -77,11 +77,15 @@ async fn measure(
     let sessions: Arc<Mutex<Vec<String>>> = Arc::default();
     let collected = Arc::clone(&sessions);
     let host = addrs[0].clone();
-    let redirect_target = Target::spread(addrs, move |_| {
+    let redirect_target = Target::spread(addrs, move |i: usize| {
+        // Visitors from many networks, as in real traffic: the signups then teach many
+        // different networks instead of all contending for one learned row.
+        let ip = std::net::Ipv4Addr::from((i as u32).wrapping_mul(2_654_435_761) | 0x0100_0000);
         Request::builder()
             .method(Method::GET)
             .uri("/c/bench")
             .header("host", host.clone())
+            .header("x-forwarded-for", ip.to_string())
             .body(Full::new(Bytes::new()))
     })
     .on_response(move |headers| {

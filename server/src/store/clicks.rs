@@ -49,6 +49,10 @@ pub struct RecordClick {
 impl WriteOp for RecordClick {
     type Output = ();
 
+    fn is_single_statement(&self) -> bool {
+        true
+    }
+
     fn apply(&self, tx: &mut dyn Tx) -> Result<(), DbError> {
         let answer = match &self.inference {
             ClickInference::Job { lease_until } => return self.insert_with_job(tx, *lease_until),

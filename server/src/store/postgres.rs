@@ -75,9 +75,15 @@ impl PgStore {
         let handle = Handle::current();
         tokio::task::spawn_blocking(move || {
             let mut attempt = 0;
+            let single = op.is_single_statement();
             loop {
                 attempt += 1;
-                match run_once(&handle, &pool, |tx| op.apply(tx)) {
+                let result = if single {
+                    run_autocommit(&handle, &pool, |tx| op.apply(tx))
+                } else {
+                    run_once(&handle, &pool, |tx| op.apply(tx))
+                };
+                match result {
                     Err(err) if err.is_retryable() && attempt < MAX_ATTEMPTS => {
                         tracing::debug!(error = %err, attempt, "retrying a conflicting transaction");
                         std::thread::sleep(Duration::from_millis(u64::from(attempt) * 2));
@@ -128,6 +134,19 @@ fn run_once<T>(
             Err(err)
         }
     }
+}
+
+/// Runs a single statement outside an explicit transaction (it commits by itself).
+fn run_autocommit<T>(
+    handle: &Handle,
+    pool: &PgPool,
+    body: impl FnOnce(&mut dyn Tx) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    let mut conn = handle.block_on(pool.acquire())?;
+    body(&mut PgTx {
+        conn: &mut conn,
+        handle,
+    })
 }
 
 /// A URL without its password, for error messages.

@@ -34,6 +34,12 @@ pub trait WriteOp: Send + 'static {
     /// Runs the write inside the open transaction (SQLite's batch, or a PostgreSQL
     /// transaction of its own, which may be run again after a serialization failure).
     fn apply(&self, tx: &mut dyn Tx) -> Result<Self::Output, DbError>;
+
+    /// Whether `apply` runs exactly one statement. PostgreSQL then runs it on its own
+    /// (a statement is atomic by itself), saving the `BEGIN` and `COMMIT` round trips.
+    fn is_single_statement(&self) -> bool {
+        false
+    }
 }
 
 /// A [`WriteOp`] with its reply channel, with the output type erased.
