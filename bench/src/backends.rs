@@ -3,7 +3,7 @@
 //! its connections over the replicas as a load balancer would.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -61,21 +61,8 @@ async fn measure(
     phase: Duration,
     connections: usize,
 ) -> Result<Row, Box<dyn std::error::Error>> {
-    let creator = crate::admin_post(
-        &addrs[0],
-        "/api/admin/creators",
-        serde_json::json!({ "name": "Bench" }),
-    )
-    .await?;
-    crate::admin_post(
-        &addrs[0],
-        "/api/admin/links",
-        serde_json::json!({ "creator_id": creator["id"], "destination_url": "https://saas.example/", "slug": "bench" }),
-    )
-    .await?;
+    crate::create_link(&addrs[0], "bench", "https://saas.example/").await?;
     let warmup = Duration::from_secs(1);
-    let sessions: Arc<Mutex<Vec<String>>> = Arc::default();
-    let collected = Arc::clone(&sessions);
     let host = addrs[0].clone();
     let redirect_target = Target::spread(addrs, move |i: usize| {
         // Visitors from many networks, as in real traffic: the signups then teach many
@@ -87,24 +74,10 @@ async fn measure(
             .header("host", host.clone())
             .header("x-forwarded-for", ip.to_string())
             .body(Full::new(Bytes::new()))
-    })
-    .on_response(move |headers| {
-        if let Some(id) = headers
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|loc| loc.split("naano_session=").nth(1))
-        {
-            if let Ok(mut s) = collected.lock() {
-                s.push(id.to_owned());
-            }
-        }
     });
-    let redirect = load::measure(redirect_target, connections, warmup, phase).await?;
-    let sessions: Arc<Vec<String>> =
-        Arc::new(sessions.lock().map(|s| s.clone()).unwrap_or_default());
-    if sessions.is_empty() {
-        return Err("the redirect phase produced no sessions".into());
-    }
+    let (redirect, sessions) =
+        load::measure_collecting_sessions(redirect_target, connections, warmup, phase).await?;
+    let sessions = Arc::new(sessions);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let host = addrs[0].clone();
     let webhook_target = Target::spread(addrs, move |i| {

@@ -158,18 +158,7 @@ pub async fn redirect_costs(
                 cmd.args(["--asn-index", "none"]);
             }
             let (_server, addr) = crate::spawn_and_wait(cmd).await?;
-            let creator = crate::admin_post(
-                &addr,
-                "/api/admin/creators",
-                serde_json::json!({ "name": "Bench" }),
-            )
-            .await?;
-            crate::admin_post(
-                &addr,
-                "/api/admin/links",
-                serde_json::json!({ "creator_id": creator["id"], "destination_url": "https://saas.example/", "slug": "bench" }),
-            )
-            .await?;
+            crate::create_link(&addr, "bench", "https://saas.example/").await?;
             let target_addr = addr.clone();
             let target = Target::new(&addr, move |i: usize| {
                 // A different public address per click: every lookup walks the index.

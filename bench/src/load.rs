@@ -72,6 +72,33 @@ impl LoadResult {
     }
 }
 
+/// Measures a redirect target and collects the session ids its `Location` answers
+/// carried (the webhook phase signs them up).
+pub async fn measure_collecting_sessions(
+    target: Target,
+    connections: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> Result<(LoadResult, Vec<String>), Box<dyn std::error::Error>> {
+    let sessions: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let collected = Arc::clone(&sessions);
+    let target = target.on_response(move |headers| {
+        let session = headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|loc| loc.split("naano_session=").nth(1));
+        if let (Some(id), Ok(mut s)) = (session, collected.lock()) {
+            s.push(id.to_owned());
+        }
+    });
+    let result = measure(target, connections, warmup, duration).await?;
+    let sessions = sessions.lock().map(|s| s.clone()).unwrap_or_default();
+    if sessions.is_empty() {
+        return Err("the redirect phase produced no sessions".into());
+    }
+    Ok((result, sessions))
+}
+
 /// Warms up, then measures for `duration`.
 pub async fn measure(
     target: Target,

@@ -13,7 +13,7 @@ mod sdk;
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -102,9 +102,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             calls,
             delivered,
         } => {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
+            // Kept alive for the whole run: the server process belongs to it.
+            let rt = load_runtime()?;
             let (_server, base, sessions) =
                 rt.block_on(server_with_sessions(server_bin, 20_000))?;
             // A port with nothing listening: the server-down case.
@@ -125,17 +124,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             pg_url,
             seconds,
             connections,
-        } => {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(backends::run(
-                &server_bin,
-                &pg_url,
-                Duration::from_secs(seconds),
-                connections,
-            ))
-        }
+        } => load_runtime()?.block_on(backends::run(
+            &server_bin,
+            &pg_url,
+            Duration::from_secs(seconds),
+            connections,
+        )),
         Cmd::Inference {
             server_bin,
             asn_data,
@@ -144,10 +138,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         } => {
             let dir = tempfile::tempdir()?;
             let index = inference::index_costs(&asn_data, dir.path())?;
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(inference::redirect_costs(
+            load_runtime()?.block_on(inference::redirect_costs(
                 &server_bin,
                 &index,
                 Duration::from_secs(seconds),
@@ -158,13 +149,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             server_bin,
             seconds,
             connections,
-        } => {
-            // The load generator gets one thread; the servers get the rest of the machine.
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(run(server_bin, Duration::from_secs(seconds), connections))
-        }
+        } => load_runtime()?.block_on(run(server_bin, Duration::from_secs(seconds), connections)),
     }
 }
 
@@ -239,6 +224,34 @@ pub(crate) async fn admin_post(
     Ok(serde_json::from_slice(&body)?)
 }
 
+/// A creator and a link with `slug` to `destination` on the server at `addr`.
+pub(crate) async fn create_link(
+    addr: &str,
+    slug: &str,
+    destination: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let creator = admin_post(
+        addr,
+        "/api/admin/creators",
+        serde_json::json!({ "name": "Bench" }),
+    )
+    .await?;
+    admin_post(
+        addr,
+        "/api/admin/links",
+        serde_json::json!({ "creator_id": creator["id"], "destination_url": destination, "slug": slug }),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The runtime of the load generator: one thread, so the servers get the rest.
+fn load_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
 /// A naano-server on a fresh file with `n` click sessions (settled before returning).
 async fn server_with_sessions(
     server_bin: PathBuf,
@@ -251,18 +264,7 @@ async fn server_with_sessions(
         .env("NAANO_ADMIN_TOKEN", "bench")
         .env("RUST_LOG", "warn");
     let (child, addr) = spawn_and_wait(cmd).await?;
-    let creator = admin_post(
-        &addr,
-        "/api/admin/creators",
-        serde_json::json!({ "name": "Bench" }),
-    )
-    .await?;
-    admin_post(
-        &addr,
-        "/api/admin/links",
-        serde_json::json!({ "creator_id": creator["id"], "destination_url": "https://saas.example/", "slug": "sdk" }),
-    )
-    .await?;
+    create_link(&addr, "sdk", "https://saas.example/").await?;
     let mut sessions = Vec::with_capacity(n);
     while sessions.len() < n {
         let req = Request::builder()
@@ -317,19 +319,8 @@ async fn run(
         .env("RUST_LOG", "warn");
     let (_naano, naano) = spawn_and_wait(naano_cmd).await?;
 
-    let creator = admin_post(
-        &naano,
-        "/api/admin/creators",
-        serde_json::json!({ "name": "Bench" }),
-    )
-    .await?;
-    let link = admin_post(
-        &naano,
-        "/api/admin/links",
-        serde_json::json!({ "creator_id": creator["id"], "destination_url": "https://saas.example/welcome?plan=pro", "slug": "bench" }),
-    )
-    .await?;
-    let slug = link["slug"].as_str().ok_or("no slug")?.to_owned();
+    let slug = "bench";
+    create_link(&naano, slug, "https://saas.example/welcome?plan=pro").await?;
     let warmup = Duration::from_secs(1);
     let get = |addr: String, path: String| {
         move |_i: usize| {
@@ -351,24 +342,14 @@ async fn run(
     .await?;
 
     eprintln!("naano redirect ...");
-    let sessions: Arc<Mutex<Vec<String>>> = Arc::default();
-    let collected = Arc::clone(&sessions);
-    let redirect_target = Target::new(&naano, get(naano.clone(), format!("/c/{slug}")))
-        .on_response(move |headers| {
-            if let Some(loc) = headers.get("location").and_then(|v| v.to_str().ok()) {
-                if let Some(id) = loc.split("naano_session=").nth(1) {
-                    if let Ok(mut s) = collected.lock() {
-                        s.push(id.to_owned());
-                    }
-                }
-            }
-        });
-    let redirect = load::measure(redirect_target, connections, warmup, phase).await?;
-    let sessions: Arc<Vec<String>> =
-        Arc::new(sessions.lock().map(|s| s.clone()).unwrap_or_default());
-    if sessions.is_empty() {
-        return Err("the redirect phase produced no sessions".into());
-    }
+    let (redirect, sessions) = load::measure_collecting_sessions(
+        Target::new(&naano, get(naano.clone(), format!("/c/{slug}"))),
+        connections,
+        warmup,
+        phase,
+    )
+    .await?;
+    let sessions = Arc::new(sessions);
     // Let enrichment settle every click so the webhook measures full upgrades.
     tokio::time::sleep(Duration::from_secs(2)).await;
 

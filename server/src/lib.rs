@@ -29,10 +29,11 @@ pub use routes::app;
 pub use state::AppState;
 
 use inference::asn::import::ImportError;
-use inference::asn::{AsnIndex, AsnIndexError, AsnProvider, OverrideError};
+use inference::asn::{AsnIndex, AsnIndexError, AsnProvider};
+use inference::csv_source::CsvError;
 use inference::enrichment::{Enrichment, EnrichmentSettings};
 use inference::http::{HttpProvider, HttpProviderConfig, HttpProviderError};
-use inference::ip_table::{IpCompanyTable, IpTableError};
+use inference::ip_table::IpCompanyTable;
 use inference::learned::LearnedNetworks;
 use inference::{CompanyInference, ProviderChain};
 use naano_core::circuit::BreakerConfig;
@@ -52,13 +53,13 @@ pub enum ServerError {
     Open(#[from] OpenError),
     /// The IP-to-company table is unreadable or malformed.
     #[error("--ip-companies: {0}")]
-    IpTable(#[from] IpTableError),
+    IpTable(CsvError),
     /// The ASN index is unreadable.
     #[error("--asn-index: {0}")]
     AsnIndex(#[from] AsnIndexError),
     /// The ASN override file is unreadable or malformed.
     #[error("--asn-overrides: {0}")]
-    AsnOverrides(#[from] OverrideError),
+    AsnOverrides(CsvError),
     /// The ASN CSVs could not be imported.
     #[error("import-asn: {0}")]
     AsnImport(#[from] ImportError),
@@ -195,7 +196,7 @@ fn provider_chain(
 ) -> Result<ProviderChain, ServerError> {
     let mut providers: Vec<Arc<dyn CompanyInference>> = Vec::new();
     if let Some(path) = &config.ip_companies {
-        let table = IpCompanyTable::load(path)?;
+        let table = IpCompanyTable::load(path).map_err(ServerError::IpTable)?;
         tracing::info!(networks = table.len(), path = %path.display(), "loaded IP-to-company table");
         providers.push(Arc::new(table));
     }
@@ -226,7 +227,9 @@ fn provider_chain(
             let started = Instant::now();
             let index = AsnIndex::load(path)?;
             let overrides = match &config.asn_overrides {
-                Some(file) => inference::asn::load_overrides(file)?,
+                Some(file) => {
+                    inference::asn::load_overrides(file).map_err(ServerError::AsnOverrides)?
+                }
                 None => Default::default(),
             };
             let (v4, v6, orgs) = index.counts();

@@ -9,25 +9,11 @@ use ipnet::IpNet;
 
 use naano_core::OrgKind;
 
+use super::csv_source::{operator_file, operator_text, CsvError};
 use super::{Answer, InMemoryProvider};
 
 /// Confidence when the CSV leaves the column empty.
 const DEFAULT_CONFIDENCE: f64 = 0.8;
-
-/// Why the table could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum IpTableError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read { path: String, source: csv::Error },
-    /// A line is malformed.
-    #[error("{path}, line {line}: {message}")]
-    Line {
-        path: String,
-        line: u64,
-        message: String,
-    },
-}
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -75,43 +61,22 @@ impl PrefixIndex {
 
 impl IpCompanyTable {
     /// Loads the CSV at `path`. A first line starting with `cidr` is a header.
-    pub fn load(path: &Path) -> Result<Self, IpTableError> {
-        let shown = path.display().to_string();
-        let reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .trim(csv::Trim::All)
-            .comment(Some(b'#'))
-            .from_path(path)
-            .map_err(|source| IpTableError::Read {
-                path: shown.clone(),
-                source,
-            })?;
-        Self::from_reader(reader, &shown)
+    pub fn load(path: &Path) -> Result<Self, CsvError> {
+        Self::from_reader(operator_file(path)?, &path.display().to_string())
     }
 
     /// Parses CSV text (for tests and embedding).
-    pub fn parse(text: &str) -> Result<Self, IpTableError> {
-        let reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .trim(csv::Trim::All)
-            .comment(Some(b'#'))
-            .from_reader(text.as_bytes());
-        Self::from_reader(reader, "<inline>")
+    pub fn parse(text: &str) -> Result<Self, CsvError> {
+        Self::from_reader(operator_text(text), "<inline>")
     }
 
     fn from_reader<R: std::io::Read>(
         mut reader: csv::Reader<R>,
         path: &str,
-    ) -> Result<Self, IpTableError> {
+    ) -> Result<Self, CsvError> {
         let mut table = Self::default();
         for (index, record) in reader.records().enumerate() {
-            let line = |message: String| IpTableError::Line {
-                path: path.into(),
-                line: index as u64 + 1,
-                message,
-            };
+            let line = |message: String| CsvError::line(path, index as u64 + 1, message);
             let record = record.map_err(|e| line(e.to_string()))?;
             let field = |i: usize| record.get(i).unwrap_or("").trim();
             if index == 0 && field(0).eq_ignore_ascii_case("cidr") {

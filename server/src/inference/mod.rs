@@ -12,6 +12,7 @@
 //! cloud answer is a decision too ("no company"), not a reason to ask the next one.
 
 pub mod asn;
+pub mod csv_source;
 pub mod enrichment;
 pub mod http;
 pub mod ip_table;

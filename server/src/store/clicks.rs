@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use super::db::{DbError, Tx};
+use super::inferences::inference_values;
 use super::{LinkTarget, WriteOp};
 use crate::inference::Answer;
 use crate::sql_params;
-use naano_core::normalize_company;
 
 /// What is known of the click's company when it is recorded.
 #[derive(Debug, Clone)]
@@ -58,7 +58,6 @@ impl WriteOp for RecordClick {
             ClickInference::Job { lease_until } => return self.insert_with_job(tx, *lease_until),
             ClickInference::Settled(answer) => answer.as_ref(),
         };
-        let company = answer.filter(|a| a.is_attributable());
         let network = self
             .client_ip
             .as_deref()
@@ -69,30 +68,22 @@ impl WriteOp for RecordClick {
                  user_agent, referrer, inference_id, status, inferred_company, inferred_company_key,
                  inferred_domain, confidence, source, kind, inferred_at, updated_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            sql_params![
-                &self.click_id,
-                &self.session_id,
-                &self.link.id,
-                &self.link.creator_id,
-                self.clicked_at,
-                network,
-                &self.user_agent,
-                &self.referrer,
-                &self.inference_id,
-                if company.is_some() {
-                    "inferred"
-                } else {
-                    "no_company"
-                },
-                company.map(|c| &c.company),
-                company.map(|c| normalize_company(&c.company)),
-                company.and_then(|c| c.domain.as_ref()),
-                company.map(|c| c.confidence),
-                answer.map(|a| &a.source),
-                answer.map(|a| a.kind.as_str()),
-                self.clicked_at,
-                self.clicked_at,
-            ],
+            &[
+                sql_params![
+                    &self.click_id,
+                    &self.session_id,
+                    &self.link.id,
+                    &self.link.creator_id,
+                    self.clicked_at,
+                    network,
+                    &self.user_agent,
+                    &self.referrer,
+                    &self.inference_id,
+                ],
+                &inference_values(answer)[..],
+                sql_params![self.clicked_at, self.clicked_at],
+            ]
+            .concat(),
         )?;
         Ok(())
     }

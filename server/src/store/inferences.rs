@@ -1,6 +1,6 @@
 //! Settling a session's company inference, and applying a signup that was waiting for it.
 
-use super::db::{DbError, Tx};
+use super::db::{DbError, Tx, Value};
 use super::signup::{confirm, inference_for_session, LearnedNetwork};
 use super::WriteOp;
 use crate::inference::Answer;
@@ -61,7 +61,6 @@ impl WriteOp for SettleInference {
             ("pending", _) | (_, SettledBy::Admin) => {}
             _ => return Ok(Settled::AlreadySettled),
         }
-        let company = self.answer.as_ref().filter(|a| a.is_attributable());
         // Enrichment is over: the raw IP goes, its network stays (for learning and
         // for counting), and the job leaves the queue.
         tx.execute(
@@ -71,23 +70,11 @@ impl WriteOp for SettleInference {
                  enrich_due_at = NULL, enrich_lease_until = NULL, enrich_error = NULL,
                  updated_at = ?
              WHERE id = ?",
-            sql_params![
-                if company.is_some() {
-                    "inferred"
-                } else {
-                    "no_company"
-                },
-                company.map(|c| &c.company),
-                company.map(|c| normalize_company(&c.company)),
-                company.and_then(|c| c.domain.as_ref()),
-                company.map(|c| c.confidence),
-                self.answer.as_ref().map(|a| &a.source),
-                self.answer.as_ref().map(|a| a.kind.as_str()),
-                self.now,
-                inference.network(),
-                self.now,
-                &inference.click_id,
-            ],
+            &[
+                &inference_values(self.answer.as_ref())[..],
+                sql_params![self.now, inference.network(), self.now, &inference.click_id],
+            ]
+            .concat(),
         )?;
 
         let (deferred, learned) = match &inference.pending_signup_id {
@@ -100,6 +87,27 @@ impl WriteOp for SettleInference {
             learned,
         })
     }
+}
+
+/// The settled inference's columns — `status, inferred_company, inferred_company_key,
+/// inferred_domain, confidence, source, kind`, in that order — for `answer` (`None`:
+/// nobody knows the IP). A non-business answer keeps its source and kind but names no
+/// company.
+pub(crate) fn inference_values(answer: Option<&Answer>) -> [Value; 7] {
+    let company = answer.filter(|a| a.is_attributable());
+    [
+        Value::from(if company.is_some() {
+            "inferred"
+        } else {
+            "no_company"
+        }),
+        company.map(|c| &c.company).into(),
+        company.map(|c| normalize_company(&c.company)).into(),
+        company.and_then(|c| c.domain.as_ref()).into(),
+        company.map(|c| c.confidence).into(),
+        answer.map(|a| &a.source).into(),
+        answer.map(|a| a.kind.as_str()).into(),
+    ]
 }
 
 /// The deferred upgrade: a signup parked while enrichment ran is confirmed now.

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use super::index::{AsnIndex, Org, Ranges};
+use crate::inference::csv_source::{data_file, CsvError};
 
 /// The file names of the `@ip-location-db/asn` package.
 pub const CSV_FILES: [&str; 2] = ["asn-ipv4.csv", "asn-ipv6.csv"];
@@ -17,16 +18,9 @@ pub enum ImportError {
     /// A directory holds none of the expected files.
     #[error("{0}: no asn-ipv4.csv or asn-ipv6.csv in this directory")]
     NoFiles(String),
-    /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read { path: String, source: csv::Error },
-    /// A line is malformed.
-    #[error("{path}, line {line}: {message}")]
-    Line {
-        path: String,
-        line: u64,
-        message: String,
-    },
+    /// A file is unreadable or malformed.
+    #[error(transparent)]
+    Csv(#[from] CsvError),
 }
 
 /// Organisations de-duplicated by (ASN, name), and the ranges pointing at them.
@@ -54,36 +48,21 @@ impl Builder {
         id
     }
 
-    fn add_file(&mut self, path: &Path) -> Result<(), ImportError> {
+    fn add_file(&mut self, path: &Path) -> Result<(), CsvError> {
         let shown = path.display().to_string();
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_path(path)
-            .map_err(|source| ImportError::Read {
-                path: shown.clone(),
-                source,
-            })?;
+        let mut reader = data_file(path)?;
         let mut record = csv::StringRecord::new();
         let mut line = 0u64;
         loop {
             line += 1;
             let more = reader
                 .read_record(&mut record)
-                .map_err(|e| ImportError::Line {
-                    path: shown.clone(),
-                    line,
-                    message: e.to_string(),
-                })?;
+                .map_err(|e| CsvError::line(&shown, line, e.to_string()))?;
             if !more {
                 return Ok(());
             }
             self.add_record(&record)
-                .map_err(|message| ImportError::Line {
-                    path: shown.clone(),
-                    line,
-                    message,
-                })?;
+                .map_err(|message| CsvError::line(&shown, line, message))?;
         }
     }
 
@@ -153,18 +132,10 @@ pub fn import_text(text: &str) -> Result<AsnIndex, ImportError> {
         .from_reader(text.as_bytes());
     for (i, record) in reader.records().enumerate() {
         let line = i as u64 + 1;
-        let record = record.map_err(|e| ImportError::Line {
-            path: "<inline>".into(),
-            line,
-            message: e.to_string(),
-        })?;
+        let record = record.map_err(|e| CsvError::line("<inline>", line, e.to_string()))?;
         builder
             .add_record(&record)
-            .map_err(|message| ImportError::Line {
-                path: "<inline>".into(),
-                line,
-                message,
-            })?;
+            .map_err(|message| CsvError::line("<inline>", line, message))?;
     }
     Ok(builder.finish())
 }

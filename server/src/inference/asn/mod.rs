@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use naano_core::OrgKind;
 
+use super::csv_source::{operator_file, CsvError};
 use super::ip_table::normalize_domain;
 use super::{Answer, InMemoryProvider};
 pub use index::{AsnIndex, AsnIndexError};
@@ -34,42 +35,14 @@ pub struct Override {
     pub domain: Option<String>,
 }
 
-/// Why the override file could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum OverrideError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read { path: String, source: csv::Error },
-    /// A line is malformed.
-    #[error("{path}, line {line}: {message}")]
-    Line {
-        path: String,
-        line: u64,
-        message: String,
-    },
-}
-
 /// Overrides by AS number, from a CSV `asn,kind[,company[,domain]]` (`#` comments, an
 /// optional `asn,…` header).
-pub fn load_overrides(path: &Path) -> Result<HashMap<u32, Override>, OverrideError> {
+pub fn load_overrides(path: &Path) -> Result<HashMap<u32, Override>, CsvError> {
     let shown = path.display().to_string();
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .comment(Some(b'#'))
-        .from_path(path)
-        .map_err(|source| OverrideError::Read {
-            path: shown.clone(),
-            source,
-        })?;
+    let mut reader = operator_file(path)?;
     let mut out = HashMap::new();
     for (i, record) in reader.records().enumerate() {
-        let line = |message: String| OverrideError::Line {
-            path: shown.clone(),
-            line: i as u64 + 1,
-            message,
-        };
+        let line = |message: String| CsvError::line(&shown, i as u64 + 1, message);
         let record = record.map_err(|e| line(e.to_string()))?;
         let field = |i: usize| record.get(i).unwrap_or("").trim();
         if i == 0 && field(0).eq_ignore_ascii_case("asn") || record.iter().all(str::is_empty) {
