@@ -100,7 +100,9 @@ async fn count(database_url: &str, sql: &str) -> i64 {
 
 async fn wait_count(database_url: &str, sql: &str, want: i64) {
     let mut got = 0;
-    for _ in 0..1500 {
+    // Up to a minute: backoff doubles per failed attempt, so on a slow machine the last
+    // retries of the failing phase may be scheduled seconds ahead.
+    for _ in 0..3000 {
         got = count(database_url, sql).await;
         if got == want {
             return;
