@@ -63,6 +63,12 @@ async fn upgraded_mismatch_and_session_not_found() {
         .track_signup_and_wait(SignupRequest::new("naano_session_nope", "x@y.io", "X"))
         .await;
     assert_eq!(missing, Err(TrackError::SessionNotFound));
+    let stats = naano.stats();
+    assert_eq!(
+        (stats.sent, stats.failed, stats.queued),
+        (2, 1, 0),
+        "an awaited call resolves only once the counters account for it"
+    );
     assert!(
         naano.take_failures().is_empty(),
         "an awaited failure went to its caller only"

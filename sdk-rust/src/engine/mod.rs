@@ -337,8 +337,11 @@ async fn deliver_event(
             at: SystemTime::now(),
         });
     }
-    if let Some(reply) = event.reply.take() {
+    // Finished before the caller hears back: whoever awaited this event must find the
+    // counters (and a flush) already accounting for it when its call resolves.
+    let reply = event.reply.take();
+    shared.finish(event.seq);
+    if let Some(reply) = reply {
         reply(result);
     }
-    shared.finish(event.seq);
 }
