@@ -9,6 +9,7 @@ pub mod circuit;
 pub mod company;
 pub mod cookie;
 pub mod error;
+pub mod landing;
 pub mod network;
 pub mod org;
 pub mod retry;
@@ -24,6 +25,7 @@ pub use cookie::{
     SESSION_QUERY_PARAM,
 };
 pub use error::{ErrorBody, ErrorCode};
+pub use landing::LandingUrl;
 pub use network::{canonical_ip, client_network};
 pub use org::{classify_org, OrgKind, UnknownOrgKind};
 pub use retry::{backoff_ceiling, classify, Disposition};

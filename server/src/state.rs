@@ -1,5 +1,6 @@
 //! What every handler shares.
 
+use std::ops::Deref;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
@@ -11,9 +12,23 @@ use crate::inference::learned::LearnedNetworks;
 use crate::inference::ProviderChain;
 use crate::store::Store;
 
-/// Shared state: cheap to clone.
+/// Shared state, behind one `Arc`: axum clones the state for every request, and one
+/// reference count is much cheaper than one per part (the store alone holds several,
+/// a channel sender among them). Its parts are reached through [`Deref`].
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+#[derive(Debug)]
+pub struct SharedState {
     /// The configuration the server started with.
     pub config: Arc<Config>,
     /// The database.
@@ -45,7 +60,7 @@ impl AppState {
             .as_deref()
             .filter(|t| !t.is_empty())
             .map(|t| Sha256::digest(t.as_bytes()).into());
-        Self {
+        Self(Arc::new(SharedState {
             config: Arc::new(config),
             store,
             enrichment,
@@ -53,9 +68,11 @@ impl AppState {
             chain,
             public_base: public_base.into(),
             admin_token_digest,
-        }
+        }))
     }
+}
 
+impl SharedState {
     /// Whether the admin API is enabled.
     pub fn admin_enabled(&self) -> bool {
         self.admin_token_digest.is_some()

@@ -451,6 +451,7 @@ async fn retention_strips_details_of_old_clicks_only() {
     let target = std::sync::Arc::new(LinkTarget {
         id: link.id,
         creator_id: creator.id,
+        landing: naano_core::LandingUrl::parse(&link.destination_url).unwrap(),
         destination_url: link.destination_url,
     });
     let day = 86_400_000;
@@ -471,7 +472,7 @@ async fn retention_strips_details_of_old_clicks_only() {
                 session_id: format!("naano_session_{session}"),
                 link: target.clone(),
                 clicked_at: at,
-                client_ip: Some("192.0.2.1".into()),
+                client_ip: Some("192.0.2.1".parse().unwrap()),
                 user_agent: Some("UA".into()),
                 referrer: Some("https://www.linkedin.com/".into()),
                 inference: ClickInference::Job { lease_until: at },

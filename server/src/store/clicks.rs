@@ -3,6 +3,7 @@
 //! to its own enrichment queue; if that process dies, the lease runs out and any worker
 //! claims the job).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::db::{DbError, Tx};
@@ -36,8 +37,9 @@ pub struct RecordClick {
     pub link: Arc<LinkTarget>,
     /// Unix ms.
     pub clicked_at: i64,
-    /// Client IP, kept for enrichment.
-    pub client_ip: Option<String>,
+    /// Client IP: stored only with a job (enrichment needs it); a settled click keeps
+    /// its network alone.
+    pub client_ip: Option<IpAddr>,
     /// `User-Agent`, truncated.
     pub user_agent: Option<String>,
     /// `Referer`, truncated.
@@ -58,11 +60,7 @@ impl WriteOp for RecordClick {
             ClickInference::Job { lease_until } => return self.insert_with_job(tx, *lease_until),
             ClickInference::Settled(answer) => answer.as_ref(),
         };
-        let network = self
-            .client_ip
-            .as_deref()
-            .and_then(|ip| ip.parse().ok())
-            .map(naano_core::client_network);
+        let network = self.client_ip.map(naano_core::client_network);
         tx.execute(
             "INSERT INTO clicks (id, session_id, link_id, creator_id, clicked_at, client_network,
                  user_agent, referrer, inference_id, status, inferred_company, inferred_company_key,
@@ -101,7 +99,7 @@ impl RecordClick {
             &self.link.id,
             &self.link.creator_id,
             self.clicked_at,
-            &self.client_ip,
+            self.client_ip.map(|ip| ip.to_string()),
             &self.user_agent,
             &self.referrer,
             &self.inference_id,

@@ -141,6 +141,8 @@ pub struct LinkTarget {
     pub creator_id: String,
     /// Where the click is sent.
     pub destination_url: String,
+    /// The destination prepared to receive each click's session id.
+    pub landing: naano_core::LandingUrl,
 }
 
 /// Where the data lives.
@@ -256,10 +258,20 @@ impl Store {
                     "SELECT id, creator_id, destination_url FROM links WHERE slug = ?",
                     crate::sql_params![wanted],
                     |r| {
+                        let destination_url = r.text(2)?;
+                        // Validated when the link was created; a row that fails here was
+                        // written by something else.
+                        let landing =
+                            naano_core::LandingUrl::parse(&destination_url).map_err(|e| {
+                                DbError::Conversion(format!(
+                                    "stored destination {destination_url:?} is not a URL: {e}"
+                                ))
+                            })?;
                         Ok(LinkTarget {
                             id: r.text(0)?,
                             creator_id: r.text(1)?,
-                            destination_url: r.text(2)?,
+                            destination_url,
+                            landing,
                         })
                     },
                 )
