@@ -7,6 +7,8 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+
+use ipnet::IpNet;
 use std::sync::RwLock;
 
 use naano_core::OrgKind;
@@ -32,24 +34,42 @@ struct Entry {
     updated_at: i64,
 }
 
-/// The learned networks.
+/// The learned networks, keyed by the network itself rather than its CIDR text: every
+/// click looks its network up here, and formatting it as text first cost more than the
+/// rest of the lookup.
 #[derive(Debug, Default)]
 pub struct LearnedNetworks {
-    networks: RwLock<HashMap<String, Entry>>,
+    networks: RwLock<HashMap<IpNet, Entry>>,
+}
+
+/// The /24 or /48 of `ip`, as [`naano_core::client_network`] names it.
+fn network_of(ip: IpAddr) -> Option<IpNet> {
+    let ip = naano_core::canonical_ip(ip);
+    let bits = match ip {
+        IpAddr::V4(_) => naano_core::network::IPV4_NETWORK_BITS,
+        IpAddr::V6(_) => naano_core::network::IPV6_NETWORK_BITS,
+    };
+    IpNet::new(ip, bits).ok().map(|net| net.trunc())
 }
 
 impl LearnedNetworks {
     /// Takes in what a write learned (newer than what is held).
     pub fn record(&self, learned: &LearnedNetwork) {
+        // Rows are written from `client_network`, so they always parse; anything else
+        // was written by hand and cannot match a click anyway.
+        let Ok(network) = learned.network.parse::<IpNet>().map(|n| n.trunc()) else {
+            tracing::debug!(network = %learned.network, "learned network is not a CIDR; ignored");
+            return;
+        };
         let Ok(mut map) = self.networks.write() else {
             return;
         };
         let fresher = map
-            .get(&learned.network)
+            .get(&network)
             .map_or(true, |e| e.updated_at <= learned.updated_at);
         if fresher {
             map.insert(
-                learned.network.clone(),
+                network,
                 Entry {
                     company: learned.company.clone(),
                     domain: learned.domain.clone(),
@@ -105,7 +125,7 @@ impl InMemoryProvider for LearnedNetworks {
 
     /// The learned company of `ip`'s network.
     fn find(&self, ip: IpAddr) -> Option<Answer> {
-        let network = naano_core::client_network(ip);
+        let network = network_of(ip)?;
         let map = self.networks.read().ok()?;
         let entry = map.get(&network)?;
         Some(Answer {
@@ -143,6 +163,34 @@ mod tests {
         );
         assert_eq!(hit.confidence, learned_confidence(1));
         assert!(l.find("203.0.114.1".parse().unwrap()).is_none());
+    }
+
+    #[test]
+    fn rows_named_by_client_network_match_the_clicks_they_came_from() {
+        let l = LearnedNetworks::default();
+        for (at, ip) in ["2001:db8:acde::1", "::ffff:198.51.100.7"]
+            .iter()
+            .enumerate()
+        {
+            let ip: IpAddr = ip.parse().unwrap();
+            l.record(&learned(
+                &naano_core::client_network(ip),
+                "Acme",
+                1,
+                at as i64,
+            ));
+        }
+        for (ip, known) in [
+            ("2001:db8:acde:ffff::9", true),
+            ("2001:db8:acdf::1", false),
+            ("198.51.100.250", true),
+            ("::ffff:198.51.100.1", true),
+            ("198.51.101.1", false),
+        ] {
+            assert_eq!(l.find(ip.parse().unwrap()).is_some(), known, "{ip}");
+        }
+        l.record(&learned("not a network", "Nobody", 1, 9));
+        assert_eq!(l.len(), 2, "a row that is not a CIDR is ignored");
     }
 
     #[test]

@@ -25,12 +25,43 @@ pub struct Org {
     pub kind: OrgKind,
 }
 
+/// Slots of the first-level table: one per value of an address's top 16 bits.
+const SLOTS: usize = 1 << 16;
+
+/// An address as a sortable number, with the slot of the first-level table it falls in.
+pub trait RangeKey: Copy + Ord {
+    /// The address's top 16 bits.
+    fn slot(self) -> usize;
+}
+
+impl RangeKey for u32 {
+    fn slot(self) -> usize {
+        (self >> 16) as usize
+    }
+}
+
+impl RangeKey for u128 {
+    fn slot(self) -> usize {
+        (self >> 112) as usize
+    }
+}
+
 /// Sorted, non-overlapping ranges of one address family.
+///
+/// A lookup first reads `first`, a table indexed by the address's top 16 bits that says
+/// which ranges start in that slot, then binary-searches only those (a handful). Over
+/// the whole array a search takes ~19 steps, nearly each a cache miss in the live server
+/// (~0.8 µs per click measured, against 77 ns in a loop that keeps the index in cache);
+/// the table (256 KiB, derived from `starts` when the ranges are built or loaded, never
+/// stored) leaves two or three.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ranges<T> {
     starts: Vec<T>,
     ends: Vec<T>,
     orgs: Vec<u32>,
+    /// `first[s]`: index of the first range whose start lies in slot `s` or later
+    /// (`SLOTS + 1` entries, so `first[s + 1]` always exists).
+    first: Vec<u32>,
 }
 
 impl<T> Default for Ranges<T> {
@@ -39,11 +70,30 @@ impl<T> Default for Ranges<T> {
             starts: Vec::new(),
             ends: Vec::new(),
             orgs: Vec::new(),
+            first: Vec::new(),
         }
     }
 }
 
-impl<T: Copy + Ord> Ranges<T> {
+impl<T: RangeKey> Ranges<T> {
+    /// Sorted parallel arrays, with the first-level table built from them.
+    fn from_sorted(starts: Vec<T>, ends: Vec<T>, orgs: Vec<u32>) -> Self {
+        let mut first = Vec::with_capacity(SLOTS + 1);
+        let mut i = 0;
+        for slot in 0..=SLOTS {
+            while starts.get(i).is_some_and(|s| s.slot() < slot) {
+                i += 1;
+            }
+            first.push(u32::try_from(i).unwrap_or(u32::MAX));
+        }
+        Self {
+            starts,
+            ends,
+            orgs,
+            first,
+        }
+    }
+
     /// Builds from `(start, end, org)` triples in any order. Overlaps are resolved in
     /// favour of the range that starts later (the more specific announcement inside a
     /// larger one), by clipping the earlier range's end.
@@ -79,7 +129,7 @@ impl<T: Copy + Ord> Ranges<T> {
             out.ends.push(end);
             out.orgs.push(org);
         }
-        out
+        Self::from_sorted(out.starts, out.ends, out.orgs)
     }
 
     fn pop(&mut self) {
@@ -90,8 +140,16 @@ impl<T: Copy + Ord> Ranges<T> {
 
     /// The organisation index of the range holding `ip`.
     pub fn find(&self, ip: T) -> Option<u32> {
-        let i = self.starts.partition_point(|&s| s <= ip).checked_sub(1)?;
-        (self.ends[i] >= ip).then(|| self.orgs[i])
+        // The range holding `ip` is the last one starting at or before it: one of those
+        // starting in its slot, or else the last one starting before the slot.
+        let slot = ip.slot();
+        let (lo, hi) = match (self.first.get(slot), self.first.get(slot + 1)) {
+            (Some(&lo), Some(&hi)) => (lo as usize, hi as usize),
+            _ => (0, self.starts.len()),
+        };
+        let in_slot = self.starts.get(lo..hi)?;
+        let i = (lo + in_slot.partition_point(|&s| s <= ip)).checked_sub(1)?;
+        (*self.ends.get(i)? >= ip).then(|| self.orgs.get(i).copied())?
     }
 
     /// Number of ranges.
@@ -154,7 +212,9 @@ impl AsnIndex {
 
     /// Heap bytes held by the index (what the benchmark reports as its memory).
     pub fn heap_bytes(&self) -> usize {
-        let ranges = self.v4.len() * (4 + 4 + 4) + self.v6.len() * (16 + 16 + 4);
+        let ranges = self.v4.len() * (4 + 4 + 4)
+            + self.v6.len() * (16 + 16 + 4)
+            + (self.v4.first.len() + self.v6.first.len()) * 4;
         let orgs = self.orgs.len() * std::mem::size_of::<Org>()
             + self.orgs.iter().map(|o| o.name.len()).sum::<usize>();
         ranges + orgs
@@ -249,17 +309,17 @@ impl AsnIndex {
             });
         }
         let n4 = r.u32()? as usize;
-        let v4 = Ranges {
-            starts: r.many(n4, u32::from_le_bytes)?,
-            ends: r.many(n4, u32::from_le_bytes)?,
-            orgs: r.many(n4, u32::from_le_bytes)?,
-        };
+        let v4 = Ranges::from_sorted(
+            r.many(n4, u32::from_le_bytes)?,
+            r.many(n4, u32::from_le_bytes)?,
+            r.many(n4, u32::from_le_bytes)?,
+        );
         let n6 = r.u32()? as usize;
-        let v6 = Ranges {
-            starts: r.many(n6, u128::from_le_bytes)?,
-            ends: r.many(n6, u128::from_le_bytes)?,
-            orgs: r.many(n6, u32::from_le_bytes)?,
-        };
+        let v6 = Ranges::from_sorted(
+            r.many(n6, u128::from_le_bytes)?,
+            r.many(n6, u128::from_le_bytes)?,
+            r.many(n6, u32::from_le_bytes)?,
+        );
         if r.at != bytes.len() {
             return Err("trailing bytes after the index".into());
         }
@@ -429,6 +489,42 @@ mod tests {
         // The rest of the larger range after the specific one is not kept: the data
         // this is built for lists the remainder as a range of its own.
         assert_eq!(r.find(v4("10.2.0.0")), None);
+    }
+
+    #[test]
+    fn the_first_level_table_answers_as_a_search_of_every_range_would() {
+        // Ranges that start in one slot and end in another, several per slot, empty
+        // slots, and the ends of the address space.
+        let mut triples = Vec::new();
+        let mut start = 0u32;
+        let mut org = 0;
+        while let Some(next) = start.checked_add(0x0003_1000 + (org % 7) * 0x9000) {
+            let end = start + 0x0002_0000 + (org % 5) * 0x2000;
+            triples.push((start, end, org));
+            start = next;
+            org += 1;
+        }
+        triples.push((0xffff_ff00, u32::MAX, org));
+        let ranges = Ranges::build(triples.clone(), |x: u32| x.checked_sub(1));
+        assert!(ranges.len() > 10_000, "many slots hold ranges");
+        // What a binary search over every range answers.
+        let by_scan = |ip: u32| {
+            let i = ranges.starts.partition_point(|&s| s <= ip).checked_sub(1)?;
+            (ranges.ends[i] >= ip).then(|| ranges.orgs[i])
+        };
+        assert_eq!(by_scan(triples[3].0 + 1), Some(3));
+        let mut ip = 0u32;
+        loop {
+            for probe in [ip, ip.wrapping_add(0x7fff), ip.wrapping_add(0xffff)] {
+                assert_eq!(ranges.find(probe), by_scan(probe), "{probe:#x}");
+            }
+            let Some(next) = ip.checked_add(0x0001_3579) else {
+                break;
+            };
+            ip = next;
+        }
+        assert_eq!(ranges.find(u32::MAX), by_scan(u32::MAX));
+        assert_eq!(Ranges::<u32>::default().find(5), None);
     }
 
     #[test]
