@@ -146,7 +146,15 @@ pub fn is_free_mail_domain(domain: &str) -> bool {
     let domain = domain.trim_end_matches('.').to_ascii_lowercase();
     FREE_MAIL_DOMAINS
         .iter()
-        .any(|free| domain == *free || domain.ends_with(&format!(".{free}")))
+        .any(|free| is_domain_or_subdomain(&domain, free))
+}
+
+/// Whether `domain` is `parent` or one of its subdomains (both lowercase). Compared in
+/// place: this runs for every entry of the free-mail list on every signup.
+fn is_domain_or_subdomain(domain: &str, parent: &str) -> bool {
+    domain
+        .strip_suffix(parent)
+        .is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))
 }
 
 fn bare_domain(domain: &str) -> String {
@@ -167,7 +175,7 @@ pub fn companies_match(inferred: Inferred<'_>, company: &str, email: &str) -> bo
     if inferred_domain.is_empty() || is_free_mail_domain(&email_domain) {
         return false;
     }
-    email_domain == inferred_domain || email_domain.ends_with(&format!(".{inferred_domain}"))
+    is_domain_or_subdomain(&email_domain, &inferred_domain)
 }
 
 #[cfg(test)]
@@ -255,6 +263,11 @@ mod tests {
         assert!(is_free_mail_domain("outlook.com"));
         assert!(!is_free_mail_domain("acme.com"));
         assert!(!is_free_mail_domain("notgmail.com"));
+        assert!(
+            is_free_mail_domain("eu.mail.yahoo.com"),
+            "a subdomain of one"
+        );
+        assert!(!is_free_mail_domain("gmail.com.acme.io"));
         assert_eq!(email_domain("A@Acme.COM").as_deref(), Some("acme.com"));
         assert_eq!(email_domain("no-at-sign"), None);
         assert_eq!(email_domain("x@"), None);
