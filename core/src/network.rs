@@ -35,9 +35,79 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// Whether `ip` is an address of the public Internet rather than one that a proxy, a
+/// NAT or this machine hands out: loopback, private (RFC 1918, IPv6 unique-local),
+/// shared carrier-grade NAT space, link-local, unspecified, multicast and broadcast are
+/// not. Only a public address says something about the organisation behind it; a
+/// private one is usually the proxy in front of the server, the same for every visitor.
+///
+/// The documentation and benchmarking ranges (TEST-NET, 198.18.0.0/15, 2001:db8::/32)
+/// count as public: real clients never come from them, and test suites use them to
+/// stand for public addresses.
+pub fn is_public_ip(ip: IpAddr) -> bool {
+    match canonical_ip(ip) {
+        IpAddr::V4(v4) => {
+            let shared_nat = v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64;
+            let this_network = v4.octets()[0] == 0;
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || shared_nat
+                || this_network)
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            let unique_local = (first & 0xfe00) == 0xfc00;
+            let link_local = (first & 0xffc0) == 0xfe80;
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || unique_local
+                || link_local)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn public_and_non_public_addresses() {
+        let cases = [
+            ("8.8.8.8", true),
+            ("203.0.113.10", true),
+            ("198.18.7.1", true),
+            ("2001:db8:acde::1", true),
+            ("2a00:1450:4001::1", true),
+            ("::ffff:8.8.4.4", true),
+            ("127.0.0.1", false),
+            ("10.1.2.3", false),
+            ("172.16.0.1", false),
+            ("172.31.255.255", false),
+            ("172.32.0.1", true),
+            ("192.168.1.1", false),
+            ("100.64.0.1", false),
+            ("100.127.255.255", false),
+            ("100.128.0.1", true),
+            ("169.254.1.1", false),
+            ("0.0.0.0", false),
+            ("255.255.255.255", false),
+            ("224.0.0.1", false),
+            ("::1", false),
+            ("::", false),
+            ("fd12:3456::1", false),
+            ("fe80::1", false),
+            ("ff02::1", false),
+            ("::ffff:10.0.0.1", false),
+        ];
+        for (ip, public) in cases {
+            let ip: IpAddr = ip.parse().unwrap_or_else(|e| panic!("{ip}: {e}"));
+            assert_eq!(is_public_ip(ip), public, "{ip}");
+        }
+    }
 
     #[test]
     fn networks() {

@@ -49,8 +49,8 @@ async fn wait_for(
 fn small_asn_index(dir: &std::path::Path) -> std::path::PathBuf {
     let index = import_text(
         "192.0.2.0,192.0.2.255,64500,Umbrella Corporation\n\
-         100.64.0.0,100.64.255.255,64501,Example Cable Communications\n\
-         100.65.0.0,100.65.255.255,16509,\"Amazon.com, Inc.\"\n",
+         198.19.0.0,198.19.127.255,64501,Example Cable Communications\n\
+         198.19.128.0,198.19.255.255,16509,\"Amazon.com, Inc.\"\n",
     )
     .unwrap();
     let path = dir.join("asn.idx");
@@ -84,7 +84,7 @@ async fn chain_order_table_then_learned_then_asn_and_only_businesses_are_compani
     );
 
     // An ISP and a cloud answer, but they are not companies.
-    for (ip, kind) in [("100.64.1.2", "isp"), ("100.65.3.4", "hosting")] {
+    for (ip, kind) in [("198.19.1.2", "isp"), ("198.19.131.4", "hosting")] {
         let s = server.settled_click(&slug, ip).await;
         let i = server.inference(&s).await;
         assert_eq!(i["status"], "no_company", "{ip}: {i}");
@@ -153,14 +153,30 @@ async fn learning_a_signup_teaches_the_network_and_a_mismatch_corrects_it() {
     );
 
     // Networks classified as an ISP are shared by strangers: nothing is learned there.
-    let s = server.settled_click(&slug, "100.64.9.9").await;
+    let s = server.settled_click(&slug, "198.19.9.9").await;
     let (_, _, body) = server.signup(signup_body(&s, "ann@acme.com", "Acme")).await;
     assert_eq!(body["result"]["action"], "upgraded");
-    let s = server.settled_click(&slug, "100.64.9.10").await;
+    let s = server.settled_click(&slug, "198.19.9.10").await;
     let i = server.inference(&s).await;
     assert_eq!(
         (i["status"].as_str(), i["kind"].as_str()),
         (Some("no_company"), Some("isp"))
+    );
+
+    // Nor private networks: behind a proxy Naano was not told to trust, every visitor
+    // has the proxy's address, and the next one must not become this signup's company.
+    let s = server.settled_click(&slug, "10.20.30.40").await;
+    let (_, _, body) = server
+        .signup(signup_body(&s, "gilfoyle@initech.com", "Initech"))
+        .await;
+    assert_eq!(body["result"]["action"], "upgraded");
+    let s = server.settled_click(&slug, "10.20.30.41").await;
+    assert_eq!(server.inference(&s).await["status"], "no_company");
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM learned_networks WHERE network LIKE '10.%'")
+            .await,
+        0
     );
     let dir = server.stop().await;
 

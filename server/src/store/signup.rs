@@ -88,8 +88,17 @@ impl InferenceRow {
     /// Whether a signup through this click may teach its network's company. Networks
     /// an enrichment classified as an ISP, a cloud, a school or an administration are
     /// shared by unrelated people: one signup says nothing about the next visitor.
-    fn network_is_learnable(&self) -> bool {
-        matches!(self.kind.as_deref(), None | Some("business" | "unknown"))
+    ///
+    /// Nor are private and loopback networks: behind a proxy that Naano was not told to
+    /// trust, every click comes from the proxy's address, and learning it would
+    /// attribute every later visitor to the last company that signed up.
+    fn network_is_learnable(&self, network: &str) -> bool {
+        let public = network
+            .split('/')
+            .next()
+            .and_then(|address| address.parse().ok())
+            .is_some_and(naano_core::is_public_ip);
+        public && matches!(self.kind.as_deref(), None | Some("business" | "unknown"))
     }
 }
 
@@ -349,7 +358,9 @@ pub(crate) fn confirm(
     };
     // Learn once per click: a repeated signup must not inflate the count.
     let learned = match inference.network() {
-        Some(network) if inference.status != "confirmed" && inference.network_is_learnable() => {
+        Some(network)
+            if inference.status != "confirmed" && inference.network_is_learnable(&network) =>
+        {
             Some(learn_network(
                 tx,
                 &network,
