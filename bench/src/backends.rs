@@ -67,7 +67,7 @@ async fn measure(
     let redirect_target = Target::spread(addrs, move |i: usize| {
         // Visitors from many networks, as in real traffic: the signups then teach many
         // different networks instead of all contending for one learned row.
-        let ip = std::net::Ipv4Addr::from((i as u32).wrapping_mul(2_654_435_761) | 0x0100_0000);
+        let ip = crate::public_ip(i);
         Request::builder()
             .method(Method::GET)
             .uri("/c/bench")

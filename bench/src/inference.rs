@@ -162,7 +162,7 @@ pub async fn redirect_costs(
             let target_addr = addr.clone();
             let target = Target::new(&addr, move |i: usize| {
                 // A different public address per click: every lookup walks the index.
-                let ip = Ipv4Addr::from((i as u32).wrapping_mul(2_654_435_761) | 0x0100_0000);
+                let ip = crate::public_ip(i);
                 Request::builder()
                     .method(Method::GET)
                     .uri("/c/bench")

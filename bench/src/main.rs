@@ -288,12 +288,28 @@ async fn server_with_sessions(
     Ok(((child, dir), addr, sessions))
 }
 
+/// The companies the benchmark's signups name (see [`signup_body`]).
+const COMPANIES: usize = 5000;
+
+/// Request `i`'s address: one of the /24s of [`COMPANIES`] companies, in public space.
+pub(crate) fn company_ip(i: usize) -> std::net::Ipv4Addr {
+    let network = (i % COMPANIES) as u32;
+    let host = (i / COMPANIES % 250) as u32 + 1;
+    std::net::Ipv4Addr::from(0x0B00_0000 + (network << 8) + host)
+}
+
+/// A different address per request, spread over the IPv4 space (a few are private and
+/// are then not learned, as with real traffic).
+pub(crate) fn public_ip(i: usize) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::from((i as u32).wrapping_mul(2_654_435_761) | 0x0100_0000)
+}
+
 pub(crate) fn signup_body(session: &str, i: usize) -> Bytes {
     Bytes::from(
         serde_json::json!({
             "session_id": session,
-            "email": format!("user{i}@company{}.example", i % 5000),
-            "company": format!("Company {}", i % 5000),
+            "email": format!("user{i}@company{}.example", i % COMPANIES),
+            "company": format!("Company {}", i % COMPANIES),
             "name": "Bench User",
             "job_title": "CTO",
         })
@@ -312,8 +328,11 @@ async fn run(
     bare_cmd.arg("bare");
     let (_bare, bare) = spawn_and_wait(bare_cmd).await?;
     let mut naano_cmd = Command::new(&server_bin);
+    // Clicks come from the networks of the 5000 companies the signups name
+    // (X-Forwarded-For behind one trusted proxy), as a B2B product's visitors do, so
+    // each signup also learns (or corrects) its network.
     naano_cmd
-        .args(["--listen", "127.0.0.1:0", "--database-url"])
+        .args(["--listen", "127.0.0.1:0", "--trust-proxy", "--database-url"])
         .arg(&db)
         .env("NAANO_ADMIN_TOKEN", "bench")
         .env("RUST_LOG", "warn");
@@ -322,12 +341,14 @@ async fn run(
     let slug = "bench";
     create_link(&naano, slug, "https://saas.example/welcome?plan=pro").await?;
     let warmup = Duration::from_secs(1);
+    // The bare 302 gets the same header, so both parse the same request.
     let get = |addr: String, path: String| {
-        move |_i: usize| {
+        move |i: usize| {
             Request::builder()
                 .method(Method::GET)
                 .uri(path.clone())
                 .header("host", addr.clone())
+                .header("x-forwarded-for", company_ip(i).to_string())
                 .body(Full::new(Bytes::new()))
         }
     };

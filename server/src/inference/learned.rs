@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use naano_core::OrgKind;
 
@@ -61,13 +61,26 @@ impl LearnedNetworks {
             tracing::debug!(network = %learned.network, "learned network is not a CIDR; ignored");
             return;
         };
+        // Held already, or something newer is: the common case on a refresh, which
+        // reads back this process's own signups too. Checked under the read lock first
+        // so that it never holds up the redirects' lookups.
+        let held = |e: &Entry| {
+            e.updated_at > learned.updated_at
+                || (e.updated_at == learned.updated_at
+                    && e.confirmations == learned.confirmations
+                    && e.company == learned.company)
+        };
+        if self
+            .networks
+            .read()
+            .is_ok_and(|map| map.get(&network).is_some_and(held))
+        {
+            return;
+        }
         let Ok(mut map) = self.networks.write() else {
             return;
         };
-        let fresher = map
-            .get(&network)
-            .map_or(true, |e| e.updated_at <= learned.updated_at);
-        if fresher {
+        if !map.get(&network).is_some_and(held) {
             map.insert(
                 network,
                 Entry {
@@ -82,31 +95,36 @@ impl LearnedNetworks {
 
     /// Loads rows changed at or after `since` (Unix ms); returns the newest change
     /// seen, the `since` of the next refresh.
-    pub async fn refresh(&self, store: &Store, since: i64) -> Result<i64, StoreError> {
-        let rows = store
+    ///
+    /// Rows are taken in as they are read, on the read's blocking thread: under many
+    /// signups a refresh reads back tens of thousands of rows (this process's own
+    /// among them), and doing that on an async worker stalled a quarter of the
+    /// runtime's requests for as long.
+    pub async fn refresh(self: &Arc<Self>, store: &Store, since: i64) -> Result<i64, StoreError> {
+        let this = Arc::clone(self);
+        store
             .read(move |tx| {
-                tx.query_all(
+                let mut newest = since;
+                tx.query(
                     "SELECT network, company, domain, confirmations, updated_at
                      FROM learned_networks WHERE updated_at >= ? ORDER BY updated_at",
                     sql_params![since],
-                    |r| {
-                        Ok(LearnedNetwork {
+                    &mut |r| {
+                        let learned = LearnedNetwork {
                             network: r.text(0)?,
                             company: r.text(1)?,
                             domain: r.opt_text(2)?,
                             confirmations: r.int(3)?,
                             updated_at: r.int(4)?,
-                        })
+                        };
+                        newest = newest.max(learned.updated_at);
+                        this.record(&learned);
+                        Ok(())
                     },
-                )
+                )?;
+                Ok(newest)
             })
-            .await?;
-        let mut newest = since;
-        for learned in rows {
-            newest = newest.max(learned.updated_at);
-            self.record(&learned);
-        }
-        Ok(newest)
+            .await
     }
 
     /// Number of networks held.
