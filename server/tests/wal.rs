@@ -16,10 +16,10 @@ use naano_server::store::clicks::{ClickInference, RecordClick};
 use naano_server::store::{new_id, now_ms, LinkTarget, Store};
 use naano_server::Config;
 
-/// The writer checkpoints once the WAL holds 64 MiB; a batch may add a little on top.
-const WAL_BOUND: u64 = 72 * 1024 * 1024;
-/// Clicks written: several times the bound in WAL frames when nothing resets the WAL.
-const CLICKS: u64 = 60_000;
+/// The writer checkpoints once the WAL holds 256 MiB; a batch may add a little on top.
+const WAL_BOUND: u64 = 272 * 1024 * 1024;
+/// Clicks written: well past the bound in WAL frames when nothing resets the WAL.
+const CLICKS: u64 = 120_000;
 const WRITERS: usize = 64;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
