@@ -432,44 +432,15 @@ async fn stats_report_each_sources_measured_precision() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_strips_details_of_old_clicks_only() {
-    use naano_server::store::admin::{CreateCreator, CreateLink};
     use naano_server::store::clicks::{ClickInference, RecordClick};
+    use naano_server::store::new_id;
     use naano_server::store::privacy::ExpireClickDetails;
-    use naano_server::store::{new_id, now_ms, LinkTarget, Store};
 
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("naano.db");
     let url = test_database_url(dir.path(), &db).await;
-    let config = naano_server::Config::for_database(url.clone());
-    let (store, _done) = Store::open(&url, 64, config.pg_settings()).await.unwrap();
-    let now = now_ms();
-    let creator = store
-        .write(CreateCreator {
-            id: new_id(),
-            name: "C".into(),
-            linkedin_url: None,
-            now,
-        })
-        .await
-        .unwrap();
-    let link = store
-        .write(CreateLink {
-            id: new_id(),
-            slug: Some("s".into()),
-            creator_id: creator.id.clone(),
-            destination_url: "https://saas.example/".into(),
-            campaign: None,
-            now,
-        })
-        .await
-        .unwrap()
-        .unwrap();
-    let target = std::sync::Arc::new(LinkTarget {
-        id: link.id,
-        creator_id: creator.id,
-        landing: naano_core::LandingUrl::parse(&link.destination_url).unwrap(),
-        destination_url: link.destination_url,
-    });
+    let (store, target) = store_with_link(&url).await;
+    let now = naano_server::store::now_ms();
     let day = 86_400_000;
     // Ids are minted at the click's time, as the redirect does.
     for (age_days, session) in [(400, "old"), (10, "recent")] {

@@ -11,10 +11,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use naano_server::store::admin::{CreateCreator, CreateLink};
+use common::store_with_link;
 use naano_server::store::clicks::{ClickInference, RecordClick};
-use naano_server::store::{new_id, now_ms, LinkTarget, Store};
-use naano_server::Config;
+use naano_server::store::{new_id, now_ms};
+
+mod common;
 
 /// The writer checkpoints once the WAL holds 256 MiB; a batch may add a little on top.
 const WAL_BOUND: u64 = 272 * 1024 * 1024;
@@ -25,38 +26,8 @@ const WRITERS: usize = 64;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wal_stays_bounded_while_writes_never_pause() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("naano.db");
-    let url = db.display().to_string();
-    let config = Config::for_database(url.clone());
-    let (store, _done) = Store::open(&url, 64, config.pg_settings()).await.unwrap();
-    let now = now_ms();
-    let creator = store
-        .write(CreateCreator {
-            id: new_id(),
-            name: "C".into(),
-            linkedin_url: None,
-            now,
-        })
-        .await
-        .unwrap();
-    let link = store
-        .write(CreateLink {
-            id: new_id(),
-            slug: Some("s".into()),
-            creator_id: creator.id.clone(),
-            destination_url: "https://saas.example/".into(),
-            campaign: None,
-            now,
-        })
-        .await
-        .unwrap()
-        .unwrap();
-    let target = Arc::new(LinkTarget {
-        id: link.id,
-        creator_id: creator.id,
-        landing: naano_core::LandingUrl::parse(&link.destination_url).unwrap(),
-        destination_url: link.destination_url,
-    });
+    let url = dir.path().join("naano.db").display().to_string();
+    let (store, target) = store_with_link(&url).await;
 
     let written = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));

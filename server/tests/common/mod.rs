@@ -341,3 +341,48 @@ pub fn assert_error(status: StatusCode, body: &Value, want_status: u16, code: &s
     assert_eq!(obj["code"], code, "{body}");
     assert_eq!(obj.len(), 3, "only error, details, code: {body}");
 }
+
+/// A store opened directly (no HTTP) on `url`, with one creator and one tracking link,
+/// for tests that drive the store's writes themselves. Returns the store and the link
+/// as the redirect sees it.
+pub async fn store_with_link(
+    url: &str,
+) -> (
+    naano_server::store::Store,
+    std::sync::Arc<naano_server::store::LinkTarget>,
+) {
+    use naano_server::store::admin::{CreateCreator, CreateLink};
+    use naano_server::store::{new_id, now_ms, LinkTarget, Store};
+
+    let config = Config::for_database(url.to_owned());
+    let (store, _done) = Store::open(url, 64, config.pg_settings()).await.unwrap();
+    let now = now_ms();
+    let creator = store
+        .write(CreateCreator {
+            id: new_id(),
+            name: "C".into(),
+            linkedin_url: None,
+            now,
+        })
+        .await
+        .unwrap();
+    let link = store
+        .write(CreateLink {
+            id: new_id(),
+            slug: Some("s".into()),
+            creator_id: creator.id.clone(),
+            destination_url: "https://saas.example/".into(),
+            campaign: None,
+            now,
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let target = std::sync::Arc::new(LinkTarget {
+        id: link.id,
+        creator_id: creator.id,
+        landing: naano_core::LandingUrl::parse(&link.destination_url).unwrap(),
+        destination_url: link.destination_url,
+    });
+    (store, target)
+}
