@@ -9,6 +9,9 @@ pub mod inferences;
 pub mod jobs;
 pub mod postgres;
 pub mod privacy;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests fail loudly by design.
+mod query_plans;
 pub mod signup;
 pub mod sqlite;
 pub mod writer;

@@ -29,6 +29,32 @@ pub struct EraseLead {
     pub email_key: String,
 }
 
+// A person's events are those with their email or their lead. Each condition is its own
+// index search, joined with UNION: written with OR, both statements scanned the whole
+// signup log (see `store::query_plans`).
+
+/// Forgets the stored answers of a person's events: retries of an erased event must not
+/// replay a lead that no longer exists.
+pub(crate) const ERASE_IDEMPOTENCY_KEYS: &str = "DELETE FROM idempotency_keys WHERE key IN (
+         SELECT idempotency_key FROM signup_events
+         WHERE email_key = ?1 AND idempotency_key IS NOT NULL
+         UNION
+         SELECT idempotency_key FROM signup_events
+         WHERE lead_id = ?2 AND idempotency_key IS NOT NULL)";
+
+/// Replaces the payload of a person's events with the erasure marker.
+pub(crate) const ERASE_EVENTS: &str =
+    "UPDATE signup_events SET payload = '{\"erased\":true}', lead_id = NULL,
+         email_key = NULL, idempotency_key = NULL
+     WHERE id IN (
+         SELECT id FROM signup_events WHERE email_key = ?1
+         UNION
+         SELECT id FROM signup_events WHERE lead_id = ?2)";
+
+/// Unlinks the clicks the lead corroborated.
+pub(crate) const UNLINK_CORROBORATIONS: &str =
+    "UPDATE clicks SET corroborated_by_lead_id = NULL WHERE corroborated_by_lead_id = ?";
+
 impl WriteOp for EraseLead {
     /// `None`: nothing is stored for this email.
     type Output = Option<Erased>;
@@ -41,17 +67,10 @@ impl WriteOp for EraseLead {
         )?;
         // Retries of erased events must not replay a lead that no longer exists.
         tx.execute(
-            "DELETE FROM idempotency_keys WHERE key IN (
-                 SELECT idempotency_key FROM signup_events
-                 WHERE idempotency_key IS NOT NULL AND (email_key = ?1 OR lead_id = ?2))",
+            ERASE_IDEMPOTENCY_KEYS,
             sql_params![&self.email_key, &lead_id],
         )?;
-        let signup_events = tx.execute(
-            "UPDATE signup_events SET payload = '{\"erased\":true}', lead_id = NULL,
-                 email_key = NULL, idempotency_key = NULL
-             WHERE email_key = ?1 OR lead_id = ?2",
-            sql_params![&self.email_key, &lead_id],
-        )?;
+        let signup_events = tx.execute(ERASE_EVENTS, sql_params![&self.email_key, &lead_id])?;
         let Some(lead_id) = lead_id else {
             return Ok((signup_events > 0).then_some(Erased {
                 lead_id: None,
@@ -65,10 +84,7 @@ impl WriteOp for EraseLead {
              WHERE lead_id = ?",
             sql_params![&lead_id],
         )?;
-        tx.execute(
-            "UPDATE clicks SET corroborated_by_lead_id = NULL WHERE corroborated_by_lead_id = ?",
-            sql_params![&lead_id],
-        )?;
+        tx.execute(UNLINK_CORROBORATIONS, sql_params![&lead_id])?;
         tx.execute("DELETE FROM leads WHERE id = ?", sql_params![&lead_id])?;
         Ok(Some(Erased {
             lead_id: Some(lead_id),

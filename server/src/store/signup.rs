@@ -285,7 +285,7 @@ fn upsert_lead(
 /// One indexed lookup per condition, joined with `UNION`: written as
 /// `key = ? OR domain = ?`, SQLite scanned every inferred click instead (the `OR`
 /// defeats both partial indexes), so each signup got slower with every inferred click
-/// ever recorded. `query_plans_use_the_indexes` below holds it to that.
+/// ever recorded. `store::query_plans` holds it to that.
 pub(crate) const CORROBORATE_RELATED: &str =
     "UPDATE clicks SET corroborated_by_lead_id = ?1, corroborated_at = ?2, updated_at = ?2
      WHERE status = 'inferred' AND corroborated_at IS NULL AND id <> ?3 AND id IN (
@@ -294,7 +294,7 @@ pub(crate) const CORROBORATE_RELATED: &str =
          SELECT id FROM clicks WHERE status = 'inferred' AND inferred_domain = ?5)";
 
 /// The session's click, as [`inference_for_session`] reads it.
-const INFERENCE_FOR_SESSION: &str =
+pub(crate) const INFERENCE_FOR_SESSION: &str =
     "SELECT id, inference_id, status, inferred_company, inferred_domain, pending_signup_id,
          client_ip, client_network, kind
      FROM clicks WHERE session_id = ?";
@@ -411,46 +411,4 @@ fn learn_network(
             })
         },
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{CORROBORATE_RELATED, INFERENCE_FOR_SESSION};
-
-    /// SQLite's plans for the signup's lookups, on the schema the migrations build: each
-    /// must search an index, never scan a table or an index.
-    #[test]
-    fn query_plans_use_the_indexes() {
-        let conn = rusqlite::Connection::open_in_memory().unwrap();
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite");
-        let mut files: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
-        for file in files {
-            conn.execute_batch(&std::fs::read_to_string(file).unwrap())
-                .unwrap();
-        }
-        for (name, sql, params) in [
-            ("related update", CORROBORATE_RELATED, 5),
-            ("session lookup", INFERENCE_FOR_SESSION, 1),
-        ] {
-            let mut plan = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-            let nulls = vec![rusqlite::types::Null; params];
-            let steps: Vec<String> = plan
-                .query_map(rusqlite::params_from_iter(nulls), |row| row.get(3))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect();
-            assert!(
-                steps.iter().any(|s| s.starts_with("SEARCH")),
-                "{name}: {steps:?}"
-            );
-            assert!(
-                !steps.iter().any(|s| s.starts_with("SCAN")),
-                "{name} scans: {steps:?}"
-            );
-        }
-    }
 }
