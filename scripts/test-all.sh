@@ -31,7 +31,7 @@ cargo build --quiet -p naano-server -p naano-testkit --bins
 cargo test --workspace --exclude naano-python --exclude naano-node
 
 step "Rust: the server's integration suite again, on PostgreSQL (a throwaway database per server)"
-NAANO_TEST_BACKEND=postgres cargo test -p naano-server --test webhook --test redirect --test admin --test inference
+NAANO_TEST_BACKEND=postgres cargo test -p naano-server --test webhook --test redirect --test admin --test inference --test binary
 
 step "Python: build the naano package (maturin, via pip) into a virtualenv, with the test tools"
 VENV="${NAANO_VENV:-.venv}"

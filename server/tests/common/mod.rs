@@ -255,17 +255,7 @@ impl TestServer {
     // ---- the SQLite file itself --------------------------------------------------
 
     pub async fn count(&self, sql: &str) -> i64 {
-        if self.database_url.starts_with("postgres") {
-            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&self.database_url)
-                .await
-                .unwrap();
-            return sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap();
-        }
-        let url = format!("sqlite://{}?mode=ro", self.db_path.display());
-        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-            .await
-            .unwrap();
-        sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+        count_rows(&self.database_url, sql).await
     }
 
     /// Runs a statement directly on the database (behind the server's back), for tests
@@ -313,6 +303,22 @@ pub async fn test_database_url(dir: &std::path::Path, db_path: &std::path::Path)
     let url = naano_testkit::create_pg_database().await;
     std::fs::write(&remembered, &url).unwrap();
     url
+}
+
+/// The single integer `sql` answers, read straight from the database at `database_url`
+/// (a PostgreSQL URL, or a SQLite file path opened read-only).
+pub async fn count_rows(database_url: &str, sql: &str) -> i64 {
+    if database_url.starts_with("postgres") {
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(database_url)
+            .await
+            .unwrap();
+        return sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap();
+    }
+    let url = format!("sqlite://{database_url}?mode=ro");
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
 }
 
 pub fn session_from_location(headers: &HeaderMap) -> String {
