@@ -26,7 +26,7 @@ pub use cookie::{
 };
 pub use error::{ErrorBody, ErrorCode};
 pub use landing::LandingUrl;
-pub use network::{canonical_ip, client_network, is_public_ip};
+pub use network::{canonical_ip, client_network, client_network_prefix, is_public_ip};
 pub use org::{classify_org, OrgKind, UnknownOrgKind};
 pub use retry::{backoff_ceiling, classify, Disposition};
 pub use session::{

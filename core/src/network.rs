@@ -11,19 +11,26 @@ pub const IPV4_NETWORK_BITS: u8 = 24;
 /// Prefix length kept of an IPv6 address.
 pub const IPV6_NETWORK_BITS: u8 = 48;
 
-/// The /24 or /48 containing `ip`, in CIDR notation (`203.0.113.0/24`, `2001:db8:1::/48`).
-/// An IPv4-mapped IPv6 address counts as the IPv4 address it carries.
-pub fn client_network(ip: IpAddr) -> String {
+/// The /24 or /48 containing `ip`: its first address and prefix length. An IPv4-mapped
+/// IPv6 address counts as the IPv4 address it carries.
+pub fn client_network_prefix(ip: IpAddr) -> (IpAddr, u8) {
     match canonical_ip(ip) {
         IpAddr::V4(v4) => {
             let bits = u32::from(v4) & (u32::MAX << (32 - IPV4_NETWORK_BITS));
-            format!("{}/{IPV4_NETWORK_BITS}", Ipv4Addr::from(bits))
+            (IpAddr::V4(Ipv4Addr::from(bits)), IPV4_NETWORK_BITS)
         }
         IpAddr::V6(v6) => {
             let bits = u128::from(v6) & (u128::MAX << (128 - IPV6_NETWORK_BITS));
-            format!("{}/{IPV6_NETWORK_BITS}", Ipv6Addr::from(bits))
+            (IpAddr::V6(Ipv6Addr::from(bits)), IPV6_NETWORK_BITS)
         }
     }
+}
+
+/// The /24 or /48 containing `ip`, in CIDR notation (`203.0.113.0/24`, `2001:db8:1::/48`):
+/// how it is stored.
+pub fn client_network(ip: IpAddr) -> String {
+    let (address, bits) = client_network_prefix(ip);
+    format!("{address}/{bits}")
 }
 
 /// `ip`, with an IPv4-mapped IPv6 address (`::ffff:1.2.3.4`, what a dual-stack socket

@@ -42,14 +42,10 @@ pub struct LearnedNetworks {
     networks: RwLock<HashMap<IpNet, Entry>>,
 }
 
-/// The /24 or /48 of `ip`, as [`naano_core::client_network`] names it.
+/// The /24 or /48 of `ip`, the network [`naano_core::client_network`] names.
 fn network_of(ip: IpAddr) -> Option<IpNet> {
-    let ip = naano_core::canonical_ip(ip);
-    let bits = match ip {
-        IpAddr::V4(_) => naano_core::network::IPV4_NETWORK_BITS,
-        IpAddr::V6(_) => naano_core::network::IPV6_NETWORK_BITS,
-    };
-    IpNet::new(ip, bits).ok().map(|net| net.trunc())
+    let (address, bits) = naano_core::client_network_prefix(ip);
+    IpNet::new(address, bits).ok()
 }
 
 impl LearnedNetworks {

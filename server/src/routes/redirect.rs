@@ -62,16 +62,17 @@ async fn follow(
             lease_until: now + LEASE_MS,
         },
     };
+    let click_id = new_id();
     // The job the worker gets once the click is committed (only when the chain has to
     // go to the network).
     let job = matches!(inference, ClickInference::Job { .. }).then(|| ClaimedJob {
-        click_id: new_id(),
+        click_id: click_id.clone(),
         session_id: session_id.clone(),
         client_ip: ip.map(|ip| ip.to_string()),
         attempts: 0,
     });
     let click = RecordClick {
-        click_id: job.as_ref().map_or_else(new_id, |job| job.click_id.clone()),
+        click_id,
         inference_id: new_id(),
         session_id: session_id.clone(),
         link,

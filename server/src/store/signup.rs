@@ -94,10 +94,8 @@ impl InferenceRow {
     /// attribute every later visitor to the last company that signed up.
     fn network_is_learnable(&self, network: &str) -> bool {
         let public = network
-            .split('/')
-            .next()
-            .and_then(|address| address.parse().ok())
-            .is_some_and(naano_core::is_public_ip);
+            .parse::<ipnet::IpNet>()
+            .is_ok_and(|net| naano_core::is_public_ip(net.addr()));
         public && matches!(self.kind.as_deref(), None | Some("business" | "unknown"))
     }
 }
