@@ -10,6 +10,7 @@ mod backends;
 mod inference;
 mod load;
 mod sdk;
+mod writer;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -90,6 +91,16 @@ enum Cmd {
         #[arg(long, default_value_t = 64)]
         connections: usize,
     },
+    /// The SQLite writer alone, without HTTP: clicks/s and signups/s through
+    /// `Store::write`, and the writer thread's CPU time per write
+    Writer {
+        /// Seconds per measured phase.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Concurrent callers.
+        #[arg(long, default_value_t = 64)]
+        callers: usize,
+    },
     /// Serve the bare endpoints (used by `run`).
     Bare,
 }
@@ -97,6 +108,9 @@ enum Cmd {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     match Cli::parse().command {
         Cmd::Bare => bare_server(),
+        Cmd::Writer { seconds, callers } => {
+            load_runtime()?.block_on(writer::run(Duration::from_secs(seconds), callers))
+        }
         Cmd::Sdk {
             server_bin,
             calls,
@@ -193,7 +207,7 @@ pub(crate) async fn spawn_and_wait(
 ) -> Result<(Child, String), Box<dyn std::error::Error>> {
     let mut child = cmd
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()?;
     let stdout = child.stdout.take().ok_or("no stdout")?;

@@ -118,6 +118,7 @@ impl Server {
             retention: config.retention(),
             // One process owns a SQLite file; PostgreSQL's leases belong to replicas.
             release_leases_at_start: store.dialect() == store::Dialect::Sqlite,
+            refresh_learned: store.dialect() == store::Dialect::Postgres,
         };
         let (enrichment, enrichment_task) = Enrichment::start(
             store.clone(),

@@ -362,6 +362,36 @@ async fn a_signup_corroborates_other_inferences_of_the_same_company() {
     server.stop().await;
 }
 
+/// The two ways an inference is related, each on its own: the same company by name
+/// (another Acme click, whose domain acme.com is not the email's), and the signup's
+/// business email domain (a Globex click, globex.com, under another company name).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn related_inferences_are_found_by_company_name_and_by_email_domain() {
+    let server = TestServer::start().await;
+    let slug = server.tracking_link().await;
+    let signer = server.settled_click(&slug, ACME_IP).await;
+    let acme_2 = server.settled_click(&slug, ACME_IP_2).await;
+    let globex = server.settled_click(&slug, GLOBEX_IP).await;
+
+    let (_, _, body) = server
+        .signup(signup_body(&signer, "ann@globex.com", "Acme Corp"))
+        .await;
+    assert_eq!(body["result"]["action"], "upgraded", "{body}");
+    assert_eq!(body["related_updated"], 2, "{body}");
+    for session in [&acme_2, &globex] {
+        assert_eq!(
+            server.inference(session).await["corroborated_by_lead_id"],
+            body["lead_id"]
+        );
+    }
+    // A repeat corroborates nothing new: both are marked already.
+    let (_, _, again) = server
+        .signup(signup_body(&signer, "ann@globex.com", "Acme Corp"))
+        .await;
+    assert_eq!(again["related_updated"], 0, "{again}");
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_validation_rule_is_a_400_naming_its_field() {
     let server = TestServer::start().await;

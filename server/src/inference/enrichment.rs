@@ -55,6 +55,9 @@ pub struct EnrichmentSettings {
     pub retention: Option<Duration>,
     /// Release every lease at start (SQLite: one process owns the database).
     pub release_leases_at_start: bool,
+    /// Pick up the networks other processes learn (PostgreSQL's replicas). A SQLite
+    /// file has one process, which learns every network itself.
+    pub refresh_learned: bool,
 }
 
 /// Handle for queueing jobs.
@@ -134,7 +137,7 @@ impl Worker {
                     None => break,
                 },
                 _ = poll.tick() => self.claim_due(&permits, &mut lookups, &results_tx).await,
-                _ = refresh.tick() => {
+                _ = refresh.tick(), if self.settings.refresh_learned => {
                     match self.learned.refresh(&self.store, learned_since).await {
                         Ok(newest) => learned_since = newest,
                         Err(err) => tracing::warn!(error = %err, "cannot refresh learned networks"),

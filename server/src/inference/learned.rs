@@ -92,7 +92,8 @@ impl LearnedNetworks {
     /// Loads rows changed at or after `since` (Unix ms); returns the newest change
     /// seen, the `since` of the next refresh.
     ///
-    /// Rows are taken in as they are read, on the read's blocking thread: under many
+    /// In any order: [`Self::record`] keeps the newest row of each network. Rows are
+    /// taken in as they are read, on the read's blocking thread: under many
     /// signups a refresh reads back tens of thousands of rows (this process's own
     /// among them), and doing that on an async worker stalled a quarter of the
     /// runtime's requests for as long.
@@ -103,7 +104,7 @@ impl LearnedNetworks {
                 let mut newest = since;
                 tx.query(
                     "SELECT network, company, domain, confirmations, updated_at
-                     FROM learned_networks WHERE updated_at >= ? ORDER BY updated_at",
+                     FROM learned_networks WHERE updated_at >= ?",
                     sql_params![since],
                     &mut |r| {
                         let learned = LearnedNetwork {

@@ -5,11 +5,11 @@
 //! and any new one out.
 
 use super::privacy::{ERASE_EVENTS, ERASE_IDEMPOTENCY_KEYS, UNLINK_CORROBORATIONS};
-use super::signup::{CORROBORATE_RELATED, INFERENCE_FOR_SESSION};
+use super::signup::{INFERENCE_FOR_SESSION, RELATED_INFERENCES};
 
 /// (what, SQL, number of parameters)
 const STATEMENTS: &[(&str, &str, usize)] = &[
-    ("related update", CORROBORATE_RELATED, 5),
+    ("related inferences", RELATED_INFERENCES, 3),
     ("session lookup", INFERENCE_FOR_SESSION, 1),
     ("erasure: idempotency keys", ERASE_IDEMPOTENCY_KEYS, 2),
     ("erasure: events", ERASE_EVENTS, 2),

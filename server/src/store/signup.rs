@@ -277,19 +277,54 @@ fn upsert_lead(
     )
 }
 
-/// Marks the other inferred clicks of the confirmed company (same company key, or the
-/// signup's business email domain) as corroborated by this lead.
+/// The other inferred, not yet corroborated clicks of the confirmed company: those
+/// inferred as the same company (by key), and those inferred with the signup's business
+/// email domain (a NULL domain matches nothing). A click may be in both halves.
 ///
-/// One indexed lookup per condition, joined with `UNION`: written as
-/// `key = ? OR domain = ?`, SQLite scanned every inferred click instead (the `OR`
-/// defeats both partial indexes), so each signup got slower with every inferred click
-/// ever recorded. `store::query_plans` holds it to that.
-pub(crate) const CORROBORATE_RELATED: &str =
+/// A read first, because a signup usually finds none, and an `UPDATE` costs its
+/// cursors on every index of `clicks` even when it changes nothing (twice the
+/// read's cost). `UNION ALL`, not `OR` (SQLite then scanned every inferred click: the
+/// `OR` defeats both partial indexes, so each signup got slower with every click ever
+/// inferred) nor `UNION` (a temporary B-tree per signup). `store::query_plans` holds it
+/// to the two index searches.
+pub(crate) const RELATED_INFERENCES: &str =
+    "SELECT id FROM clicks WHERE status = 'inferred' AND inferred_company_key = ?1
+         AND corroborated_at IS NULL AND id <> ?3
+     UNION ALL
+     SELECT id FROM clicks WHERE status = 'inferred' AND inferred_domain = ?2
+         AND corroborated_at IS NULL AND id <> ?3";
+
+/// Marks one related inference as corroborated by this lead. The conditions are checked
+/// again: on PostgreSQL a concurrent signup of the same company may have marked it
+/// since the read (the row lock makes this one wait and then re-check), and it must not
+/// be counted twice.
+const CORROBORATE: &str =
     "UPDATE clicks SET corroborated_by_lead_id = ?1, corroborated_at = ?2, updated_at = ?2
-     WHERE status = 'inferred' AND corroborated_at IS NULL AND id <> ?3 AND id IN (
-         SELECT id FROM clicks WHERE status = 'inferred' AND inferred_company_key = ?4
-         UNION
-         SELECT id FROM clicks WHERE status = 'inferred' AND inferred_domain = ?5)";
+     WHERE id = ?3 AND status = 'inferred' AND corroborated_at IS NULL";
+
+/// Marks the other inferred clicks of the confirmed company (same company key, or the
+/// signup's business email domain) as corroborated by this lead; returns how many.
+fn corroborate_related(
+    tx: &mut dyn Tx,
+    click_id: &str,
+    company_key: &str,
+    business_domain: Option<&str>,
+    lead_id: &str,
+    now: i64,
+) -> Result<usize, DbError> {
+    let mut related = tx.query_all(
+        RELATED_INFERENCES,
+        sql_params![company_key, business_domain, click_id],
+        |row| row.text(0),
+    )?;
+    related.sort_unstable();
+    related.dedup();
+    let mut marked = 0;
+    for id in &related {
+        marked += tx.execute(CORROBORATE, sql_params![lead_id, now, id])?;
+    }
+    Ok(marked)
+}
 
 /// The session's click, as [`inference_for_session`] reads it.
 pub(crate) const INFERENCE_FOR_SESSION: &str =
@@ -332,15 +367,13 @@ pub(crate) fn confirm(
 
     let business_domain = email_domain(&signup.email).filter(|d| !is_free_mail_domain(d));
     let business_domain = business_domain.as_deref();
-    let related = tx.execute(
-        CORROBORATE_RELATED,
-        sql_params![
-            lead_id,
-            now,
-            &inference.click_id,
-            &confirmed_key,
-            business_domain
-        ],
+    let related = corroborate_related(
+        tx,
+        &inference.click_id,
+        &confirmed_key,
+        business_domain,
+        lead_id,
+        now,
     )?;
 
     let result = match (&inference.inferred_company, matched) {
@@ -362,7 +395,7 @@ pub(crate) fn confirm(
             Some(learn_network(
                 tx,
                 &network,
-                &signup.company,
+                (&signup.company, &confirmed_key),
                 business_domain,
                 now,
             )?)
@@ -380,7 +413,7 @@ pub(crate) fn confirm(
 fn learn_network(
     tx: &mut dyn Tx,
     network: &str,
-    company: &str,
+    (company, company_key): (&str, &str),
     domain: Option<&str>,
     now: i64,
 ) -> Result<LearnedNetwork, DbError> {
@@ -398,7 +431,7 @@ fn learn_network(
              company_key = excluded.company_key,
              updated_at = excluded.updated_at
          RETURNING network, company, domain, confirmations, updated_at",
-        sql_params![network, company, normalize_company(company), domain, now],
+        sql_params![network, company, company_key, domain, now],
         |row| {
             Ok(LearnedNetwork {
                 network: row.text(0)?,

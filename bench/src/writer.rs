@@ -1,0 +1,180 @@
+//! The SQLite writer on its own, without HTTP: clicks and then signups written by many
+//! concurrent callers through `Store::write`, as the handlers do. Reports writes/s and
+//! the writer thread's CPU time per write, which is steadier than throughput on a shared
+//! machine and says directly what a change to the writer saves.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use naano_core::SignupRequest;
+use naano_server::store::admin::{CreateCreator, CreateLink};
+use naano_server::store::clicks::{ClickInference, RecordClick};
+use naano_server::store::signup::ApplySignup;
+use naano_server::store::{new_id, now_ms, PgSettings, Store, WriteOp};
+
+use crate::{company_ip, signup_body};
+
+/// CPU time (user + system) of this process's threads named `name`.
+fn thread_cpu(name: &str) -> Duration {
+    let mut ticks = 0u64;
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // Fields after the parenthesised command: state is field 3, utime 14, stime 15.
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        for i in [11, 12] {
+            ticks += fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    // Linux reports thread times in USER_HZ, 100 per second.
+    Duration::from_millis(ticks * 10)
+}
+
+struct Phase {
+    writes: u64,
+    elapsed: Duration,
+    writer_cpu: Duration,
+}
+
+impl Phase {
+    fn print(&self, what: &str) {
+        let per_s = self.writes as f64 / self.elapsed.as_secs_f64();
+        let cpu_us = self.writer_cpu.as_secs_f64() * 1e6 / self.writes.max(1) as f64;
+        println!("| {what} | {per_s:.0} | {cpu_us:.1} µs |");
+    }
+}
+
+/// Runs `make(i)` writes from `callers` tasks for `phase`.
+async fn measure<O, F>(store: &Store, callers: usize, phase: Duration, make: F) -> Phase
+where
+    O: WriteOp,
+    F: Fn(usize) -> O + Send + Sync + 'static,
+{
+    let make = Arc::new(make);
+    let stop = Arc::new(AtomicBool::new(false));
+    let next = Arc::new(AtomicU64::new(0));
+    let cpu_before = thread_cpu("naano-writer");
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..callers)
+        .map(|_| {
+            let (store, make, stop, next) = (
+                store.clone(),
+                Arc::clone(&make),
+                Arc::clone(&stop),
+                Arc::clone(&next),
+            );
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    if let Err(err) = store.write(make(i)).await {
+                        eprintln!("write failed: {err}");
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(phase).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        let _ = task.await;
+    }
+    Phase {
+        writes: next.load(Ordering::Relaxed),
+        elapsed: started.elapsed(),
+        writer_cpu: thread_cpu("naano-writer").saturating_sub(cpu_before),
+    }
+}
+
+/// `naano-bench writer`.
+pub async fn run(phase: Duration, callers: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let url = dir.path().join("writer.db").display().to_string();
+    let pg = PgSettings {
+        max_connections: 1,
+        statement_timeout: Duration::from_secs(5),
+        acquire_timeout: Duration::from_secs(5),
+    };
+    let (store, _done) = Store::open(&url, 256, pg).await?;
+    let creator = store
+        .write(CreateCreator {
+            id: new_id(),
+            name: "Bench".into(),
+            linkedin_url: None,
+            now: now_ms(),
+        })
+        .await?;
+    store
+        .write(CreateLink {
+            id: new_id(),
+            slug: Some("bench".into()),
+            creator_id: creator.id,
+            destination_url: "https://saas.example/welcome".into(),
+            campaign: None,
+            now: now_ms(),
+        })
+        .await?
+        .map_err(|e| format!("creating the link: {e:?}"))?;
+    let link = store.link_by_slug("bench").await?.ok_or("link vanished")?;
+
+    let sessions: Arc<Vec<String>> = Arc::new(
+        (0..2_000_000)
+            .map(|i| format!("naano_session_writer{i:012}"))
+            .collect(),
+    );
+    let click_sessions = Arc::clone(&sessions);
+    let clicks = measure(&store, callers, phase, move |i| RecordClick {
+        click_id: new_id(),
+        inference_id: new_id(),
+        session_id: click_sessions[i % click_sessions.len()].clone(),
+        link: Arc::clone(&link),
+        clicked_at: now_ms(),
+        client_ip: Some(company_ip(i).into()),
+        user_agent: Some("Mozilla/5.0 (bench)".into()),
+        referrer: Some("https://www.linkedin.com/".into()),
+        inference: ClickInference::Settled(None),
+    })
+    .await;
+
+    let recorded = clicks.writes as usize;
+    // Validated up front: the phase measures the writes, not the parsing.
+    let bodies = (0..recorded.max(1))
+        .map(|i| {
+            let body = signup_body(&sessions[i], i);
+            serde_json::from_slice::<SignupRequest>(&body)?
+                .validate()
+                .map_err(|e| format!("the bench's signup is invalid: {e}").into())
+        })
+        .collect::<Result<Vec<_>, Box<dyn std::error::Error>>>()?;
+    let signups = measure(&store, callers, phase, move |i| {
+        let signup = bodies[i % bodies.len()].clone();
+        ApplySignup {
+            signup,
+            idempotency: None,
+            event_id: new_id(),
+            new_lead_id: new_id(),
+            now: now_ms(),
+        }
+    })
+    .await;
+
+    println!("| write | writes/s | writer CPU per write |");
+    println!("| --- | ---: | ---: |");
+    clicks.print("click (settled)");
+    signups.print("signup (upgrade)");
+    println!(
+        "\n{} s per phase, {callers} concurrent callers, one SQLite file in a temporary directory.",
+        phase.as_secs()
+    );
+    Ok(())
+}
