@@ -105,6 +105,47 @@ async fn chain_order_table_then_learned_then_asn_and_only_businesses_are_compani
     server.stop().await;
 }
 
+/// Each signup naming the network's company again is one more confirmation (and more
+/// confidence); a signup from a free-mail address keeps the domain an earlier business
+/// address taught.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn learning_counts_confirmations_and_keeps_the_business_domain() {
+    let server = TestServer::start().await;
+    let slug = server.tracking_link().await;
+    let row = "SELECT confirmations FROM learned_networks WHERE network = '198.18.7.0/24'";
+
+    let s = server.settled_click(&slug, "198.18.7.10").await;
+    server
+        .signup(signup_body(&s, "gavin@hooli.com", "Hooli"))
+        .await;
+    let s = server.settled_click(&slug, "198.18.7.11").await;
+    let once = server.inference(&s).await;
+    assert_eq!(once["inferred_company"], "Hooli", "{once}");
+    assert_eq!(server.count(row).await, 1);
+
+    // That click's signup names Hooli again, from a free-mail address.
+    let (_, _, body) = server
+        .signup(signup_body(&s, "big.head@gmail.com", "Hooli"))
+        .await;
+    assert_eq!(body["result"]["action"], "upgraded", "{body}");
+    assert_eq!(server.count(row).await, 2);
+    // A repeat of that signup is not another confirmation.
+    server
+        .signup(signup_body(&s, "big.head@gmail.com", "Hooli"))
+        .await;
+    assert_eq!(server.count(row).await, 2);
+
+    let twice = server.settled_click(&slug, "198.18.7.12").await;
+    let twice = server.inference(&twice).await;
+    assert_eq!(twice["inferred_company"], "Hooli");
+    assert_eq!(twice["inferred_domain"], "hooli.com", "{twice}");
+    assert!(
+        twice["confidence"].as_f64().unwrap() > once["confidence"].as_f64().unwrap(),
+        "{once} {twice}"
+    );
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn learning_a_signup_teaches_the_network_and_a_mismatch_corrects_it() {
     let dir = tempfile::tempdir().unwrap();

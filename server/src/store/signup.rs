@@ -245,23 +245,44 @@ impl ApplySignup {
 }
 
 /// One lead per email (case-insensitive); later signups refresh what they provide.
+///
+/// Read, then update or insert, rather than one `INSERT … ON CONFLICT … RETURNING`:
+/// SQLite hands `RETURNING` rows back through a temporary B-tree built and dropped per
+/// statement. On PostgreSQL the read locks an existing lead; two first signups of one
+/// email at once both insert, and the loser's unique violation reruns its transaction,
+/// which then finds the winner's lead.
 fn upsert_lead(
     tx: &mut dyn Tx,
     signup: &ValidSignup,
     new_lead_id: &str,
     now: i64,
 ) -> Result<String, DbError> {
-    tx.query_one(
+    let sql = format!(
+        "SELECT id FROM leads WHERE email_key = ?{}",
+        tx.dialect().for_update()
+    );
+    let existing = tx.query_opt(&sql, sql_params![signup.email_key()], |row| row.text(0))?;
+    if let Some(id) = existing {
+        tx.execute(
+            "UPDATE leads SET email = ?, company = ?, name = COALESCE(?, name),
+                 job_title = COALESCE(?, job_title), linkedin_url = COALESCE(?, linkedin_url),
+                 updated_at = ?
+             WHERE id = ?",
+            sql_params![
+                &signup.email,
+                &signup.company,
+                &signup.name,
+                &signup.job_title,
+                &signup.linkedin_url,
+                now,
+                &id,
+            ],
+        )?;
+        return Ok(id);
+    }
+    tx.execute(
         "INSERT INTO leads (id, email, email_key, company, name, job_title, linkedin_url, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (email_key) DO UPDATE SET
-             email = excluded.email,
-             company = excluded.company,
-             name = COALESCE(excluded.name, leads.name),
-             job_title = COALESCE(excluded.job_title, leads.job_title),
-             linkedin_url = COALESCE(excluded.linkedin_url, leads.linkedin_url),
-             updated_at = excluded.updated_at
-         RETURNING id",
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         sql_params![
             new_lead_id,
             &signup.email,
@@ -273,8 +294,8 @@ fn upsert_lead(
             now,
             now,
         ],
-        |row| row.text(0),
-    )
+    )?;
+    Ok(new_lead_id.to_owned())
 }
 
 /// The other inferred, not yet corroborated clicks of the confirmed company: those
@@ -410,6 +431,10 @@ pub(crate) fn confirm(
 
 /// Records that `network` belongs to `company`: one more confirmation when it already
 /// did, a correction (count restarted) when it belonged to another company.
+///
+/// Read, then update or insert, for the reason given at [`upsert_lead`] (on
+/// PostgreSQL the read locks the row, so concurrent signups from one network count
+/// one after the other).
 fn learn_network(
     tx: &mut dyn Tx,
     network: &str,
@@ -417,29 +442,56 @@ fn learn_network(
     domain: Option<&str>,
     now: i64,
 ) -> Result<LearnedNetwork, DbError> {
-    tx.query_one(
-        "INSERT INTO learned_networks (network, company, company_key, domain, confirmations, corrections, updated_at)
-         VALUES (?1, ?2, ?3, ?4, 1, 0, ?5)
-         ON CONFLICT (network) DO UPDATE SET
-             confirmations = CASE WHEN learned_networks.company_key = excluded.company_key
-                 THEN learned_networks.confirmations + 1 ELSE 1 END,
-             corrections = learned_networks.corrections + CASE
-                 WHEN learned_networks.company_key = excluded.company_key THEN 0 ELSE 1 END,
-             domain = CASE WHEN learned_networks.company_key = excluded.company_key
-                 THEN COALESCE(excluded.domain, learned_networks.domain) ELSE excluded.domain END,
-             company = excluded.company,
-             company_key = excluded.company_key,
-             updated_at = excluded.updated_at
-         RETURNING network, company, domain, confirmations, updated_at",
-        sql_params![network, company, company_key, domain, now],
-        |row| {
-            Ok(LearnedNetwork {
-                network: row.text(0)?,
-                company: row.text(1)?,
-                domain: row.opt_text(2)?,
-                confirmations: row.int(3)?,
-                updated_at: row.int(4)?,
-            })
-        },
-    )
+    let sql = format!(
+        "SELECT company_key, domain, confirmations, corrections FROM learned_networks
+         WHERE network = ?{}",
+        tx.dialect().for_update()
+    );
+    let held = tx.query_opt(&sql, sql_params![network], |row| {
+        Ok((row.text(0)?, row.opt_text(1)?, row.int(2)?, row.int(3)?))
+    })?;
+    let domain = domain.map(str::to_owned);
+    let (domain, confirmations, corrections) = match &held {
+        // The same company again: one more confirmation; a signup from a free-mail
+        // address keeps the domain an earlier one taught.
+        Some((key, held_domain, confirmations, corrections)) if key == company_key => (
+            domain.or_else(|| held_domain.clone()),
+            confirmations + 1,
+            *corrections,
+        ),
+        // Another company: corrected, and counted from one again.
+        Some((_, _, _, corrections)) => (domain, 1, corrections + 1),
+        None => (domain, 1, 0),
+    };
+    let params = sql_params![
+        company,
+        company_key,
+        &domain,
+        confirmations,
+        corrections,
+        now,
+        network
+    ];
+    if held.is_some() {
+        tx.execute(
+            "UPDATE learned_networks SET company = ?, company_key = ?, domain = ?,
+                 confirmations = ?, corrections = ?, updated_at = ?
+             WHERE network = ?",
+            params,
+        )?;
+    } else {
+        tx.execute(
+            "INSERT INTO learned_networks
+                 (company, company_key, domain, confirmations, corrections, updated_at, network)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            params,
+        )?;
+    }
+    Ok(LearnedNetwork {
+        network: network.to_owned(),
+        company: company.to_owned(),
+        domain,
+        confirmations,
+        updated_at: now,
+    })
 }
