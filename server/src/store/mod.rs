@@ -12,6 +12,9 @@ pub mod privacy;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // Tests fail loudly by design.
 mod query_plans;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests fail loudly by design.
+mod schema_upgrade;
 pub mod signup;
 pub mod sqlite;
 pub mod writer;

@@ -16,9 +16,10 @@ const STATEMENTS: &[(&str, &str, usize)] = &[
     ("erasure: corroborations", UNLINK_CORROBORATIONS, 1),
 ];
 
-#[test]
-fn query_plans_use_the_indexes() {
+/// An in-memory database with every SQLite migration applied.
+fn migrated() -> rusqlite::Connection {
     let conn = rusqlite::Connection::open_in_memory().unwrap();
+    conn.pragma_update(None, "foreign_keys", "ON").unwrap();
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite");
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
@@ -29,6 +30,12 @@ fn query_plans_use_the_indexes() {
         conn.execute_batch(&std::fs::read_to_string(file).unwrap())
             .unwrap();
     }
+    conn
+}
+
+#[test]
+fn query_plans_use_the_indexes() {
+    let conn = migrated();
     for &(name, sql, params) in STATEMENTS {
         let mut plan = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let nulls = vec![rusqlite::types::Null; params];
@@ -44,6 +51,172 @@ fn query_plans_use_the_indexes() {
         assert!(
             !steps.iter().any(|s| s.starts_with("SCAN")),
             "{name} scans: {steps:?}"
+        );
+    }
+}
+
+/// A transaction that remembers every statement it ran.
+struct Recording<'a> {
+    inner: super::db::SqliteTx<'a>,
+    seen: Vec<String>,
+}
+
+impl super::Tx for Recording<'_> {
+    fn dialect(&self) -> super::Dialect {
+        self.inner.dialect()
+    }
+    fn execute(&mut self, sql: &str, params: &[super::db::Value]) -> Result<usize, super::DbError> {
+        self.seen.push(sql.to_owned());
+        self.inner.execute(sql, params)
+    }
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[super::db::Value],
+        each: &mut dyn FnMut(&dyn super::db::Row) -> Result<(), super::DbError>,
+    ) -> Result<(), super::DbError> {
+        self.seen.push(sql.to_owned());
+        self.inner.query(sql, params, each)
+    }
+}
+
+/// Every statement a click, a signup (each of its outcomes) and a settlement run, found
+/// by running them: none may build a temporary B-tree (SQLite does so for `RETURNING`,
+/// `UNION`, `IN (list)` in a CHECK, or a sort), and none may scan. Each such cost sat in
+/// the one writer every request waits for, until measurement found it.
+#[test]
+fn the_write_path_builds_no_temporary_btree_and_scans_nothing() {
+    use std::sync::Arc;
+
+    use super::admin::{CreateCreator, CreateLink};
+    use super::clicks::{ClickInference, RecordClick};
+    use super::inferences::{SettleInference, SettledBy};
+    use super::signup::{ApplySignup, IdempotencyKey};
+    use super::{LinkTarget, WriteOp};
+    use crate::inference::Answer;
+    use naano_core::{OrgKind, SignupRequest};
+
+    let conn = migrated();
+    let mut tx = Recording {
+        inner: super::db::SqliteTx(&conn),
+        seen: Vec::new(),
+    };
+    let creator = CreateCreator {
+        id: "c1".into(),
+        name: "Creator".into(),
+        linkedin_url: None,
+        now: 1,
+    }
+    .apply(&mut tx)
+    .unwrap();
+    CreateLink {
+        id: "l1".into(),
+        slug: Some("s".into()),
+        creator_id: creator.id.clone(),
+        destination_url: "https://saas.example/".into(),
+        campaign: None,
+        now: 1,
+    }
+    .apply(&mut tx)
+    .unwrap()
+    .unwrap();
+    let link = Arc::new(LinkTarget {
+        id: "l1".into(),
+        creator_id: creator.id,
+        destination_url: "https://saas.example/".into(),
+        landing: naano_core::LandingUrl::parse("https://saas.example/").unwrap(),
+    });
+    let acme = Answer {
+        company: "Acme".into(),
+        domain: Some("acme.com".into()),
+        confidence: 0.9,
+        source: "ip_table".into(),
+        kind: OrgKind::Business,
+    };
+    let click = |n: u8, inference: ClickInference| RecordClick {
+        click_id: format!("k{n}"),
+        inference_id: format!("i{n}"),
+        session_id: format!("s{n}"),
+        link: Arc::clone(&link),
+        clicked_at: i64::from(n),
+        client_ip: Some(format!("203.0.113.{n}").parse().unwrap()),
+        user_agent: Some("ua".into()),
+        referrer: None,
+        inference,
+    };
+    for n in [1, 2] {
+        click(n, ClickInference::Settled(Some(acme.clone())))
+            .apply(&mut tx)
+            .unwrap();
+    }
+    click(3, ClickInference::Job { lease_until: 10 })
+        .apply(&mut tx)
+        .unwrap();
+    let signup = |session: &str, company: &str, key: Option<&str>| {
+        let body = serde_json::json!({ "session_id": session, "email": "ann@acme.com", "company": company });
+        let signup = serde_json::from_value::<SignupRequest>(body)
+            .unwrap()
+            .validate()
+            .unwrap();
+        ApplySignup {
+            idempotency: key.map(|k| IdempotencyKey::new(k.into(), &signup)),
+            signup,
+            event_id: format!("e-{session}-{company}"),
+            new_lead_id: "lead".into(),
+            now: 5,
+        }
+    };
+    // Upgrade (corroborating click 2, learning the network), a repeat with another
+    // company (the lead and the network exist now), a pending signup, an unknown session,
+    // and an idempotency key stored and replayed.
+    for op in [
+        signup("s1", "Acme", None),
+        signup("s1", "Globex", None),
+        signup("s3", "Acme", None),
+        signup("nobody", "Acme", None),
+        signup("s2", "Acme", Some("key")),
+        signup("s2", "Acme", Some("key")),
+    ] {
+        op.apply(&mut tx).unwrap();
+    }
+    // Enrichment lands for click 3 and applies the waiting signup.
+    SettleInference {
+        session_id: "s3".into(),
+        answer: Some(acme),
+        by: SettledBy::Enrichment,
+        now: 6,
+    }
+    .apply(&mut tx)
+    .unwrap();
+
+    let mut seen = tx.seen;
+    seen.sort();
+    seen.dedup();
+    assert!(seen.len() > 15, "the ops ran their statements: {seen:#?}");
+    for sql in seen {
+        let opcodes: Vec<String> = conn
+            .prepare(&format!("EXPLAIN {sql}"))
+            .unwrap()
+            .raw_query()
+            .mapped(|row| row.get(1))
+            .map(Result::unwrap)
+            .collect();
+        assert!(
+            !opcodes
+                .iter()
+                .any(|op| op == "OpenEphemeral" || op == "SorterOpen"),
+            "builds a temporary B-tree: {sql}"
+        );
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .raw_query()
+            .mapped(|row| row.get(3))
+            .map(Result::unwrap)
+            .collect();
+        assert!(
+            !plan.iter().any(|step| step.starts_with("SCAN")),
+            "scans: {sql}: {plan:?}"
         );
     }
 }
