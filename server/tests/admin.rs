@@ -259,9 +259,16 @@ async fn stats_count_the_funnel_per_creator() {
         .unwrap()
         .to_owned();
 
+    // Ada's second link counts for her too; Cy has no link yet.
+    let ada_other = server.link(&ada, "https://saas.example/pricing").await["slug"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cy = server.creator("Cy").await;
+
     let a1 = server.settled_click(&ada_slug, ACME_IP).await;
     let a2 = server.settled_click(&ada_slug, ACME_IP_2).await;
-    let a3 = server.settled_click(&ada_slug, GLOBEX_IP).await;
+    let a3 = server.settled_click(&ada_other, GLOBEX_IP).await;
     server.settled_click(&ada_slug, UNKNOWN_IP).await;
     server.settled_click(&bob_slug, GLOBEX_IP).await;
     server.signup(signup_body(&a1, "u1@acme.com", "Acme")).await;
@@ -291,6 +298,14 @@ async fn stats_count_the_funnel_per_creator() {
     assert_eq!(
         (bob_row["clicks"].clone(), bob_row["signups"].clone()),
         (json!(1), json!(0))
+    );
+    let cy_row = creators
+        .iter()
+        .find(|c| c["creator_id"] == cy.as_str())
+        .unwrap();
+    assert_eq!(
+        (cy_row["clicks"].clone(), cy_row["signups"].clone()),
+        (json!(0), json!(0))
     );
     server.stop().await;
 }

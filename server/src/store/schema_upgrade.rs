@@ -99,7 +99,6 @@ fn rebuilding_clicks_and_signup_events_keeps_rows_references_and_rules() {
         indexes,
         [
             "clicks_corroborated_idx",
-            "clicks_creator_idx",
             "clicks_enrich_due_idx",
             "clicks_inferred_domain_idx",
             "clicks_inferred_key_idx",
