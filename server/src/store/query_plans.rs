@@ -220,3 +220,34 @@ fn the_write_path_builds_no_temporary_btree_and_scans_nothing() {
         );
     }
 }
+
+/// Corroborated clicks leave the related-inference indexes: a signup's search must not
+/// step through every click its company ever had. Counted in SQLite's virtual-machine
+/// steps (deterministic), on 2000 inferred clicks of one company, all corroborated.
+#[test]
+fn the_related_search_does_not_visit_corroborated_clicks() {
+    let conn = migrated();
+    conn.execute_batch(
+        "INSERT INTO creators VALUES ('c1', 'Creator', NULL, 1);
+         INSERT INTO links VALUES ('l1', 'slug', 'c1', 'https://saas.example/', NULL, 1);
+         INSERT INTO leads VALUES ('ld1', 'a@acme.com', 'a@acme.com', 'Acme', NULL, NULL, NULL, 1, 1);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+         INSERT INTO clicks (id, session_id, link_id, creator_id, clicked_at, inference_id, status,
+                 inferred_company, inferred_company_key, inferred_domain,
+                 corroborated_by_lead_id, corroborated_at, updated_at)
+             SELECT 'k' || i, 's' || i, 'l1', 'c1', i, 'i' || i, 'inferred', 'Acme', 'acme',
+                 'acme.com', 'ld1', 5, 5
+             FROM n;",
+    )
+    .unwrap();
+    let mut search = conn.prepare(RELATED_INFERENCES).unwrap();
+    let found = search
+        .query_map(rusqlite::params!["acme", "acme.com", "k0"], |row| {
+            row.get::<_, String>(0)
+        })
+        .unwrap()
+        .count();
+    assert_eq!(found, 0);
+    let steps = search.get_status(rusqlite::StatementStatus::VmStep);
+    assert!(steps < 100, "{steps} steps for nothing to find");
+}
