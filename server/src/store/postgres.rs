@@ -4,13 +4,14 @@
 //! Every write is a transaction of its own at PostgreSQL's default isolation, READ
 //! COMMITTED, made safe by what the operations themselves do:
 //! - rows two requests may both change are locked first (`SELECT … FOR UPDATE` on the
-//!   session's click row), so concurrent signups of one session apply one after the
-//!   other, each seeing the other's result — the same serial order SQLite's single writer
-//!   gives;
+//!   session's click row, the lead, the learned network), so concurrent signups apply
+//!   one after the other, each seeing the other's result — the same serial order
+//!   SQLite's single writer gives;
 //! - records that must be unique (one lead per email, one answer per Idempotency-Key,
-//!   one click per session) have unique constraints and are written with
-//!   `INSERT … ON CONFLICT`, or, where the first writer's answer must be replayed, the
-//!   whole transaction is retried after the conflict and then finds the stored row;
+//!   one click per session, one row per learned network) have unique constraints; when
+//!   two transactions insert the same one (a row that did not exist yet, so there was
+//!   nothing to lock), the loser's unique violation reruns its whole transaction, which
+//!   then finds and locks the winner's row;
 //! - enrichment jobs are claimed with `FOR UPDATE SKIP LOCKED`, so replicas never claim
 //!   the same job, and settling only applies to a still-pending inference.
 //!

@@ -16,19 +16,29 @@ const STATEMENTS: &[(&str, &str, usize)] = &[
     ("erasure: corroborations", UNLINK_CORROBORATIONS, 1),
 ];
 
-/// An in-memory database with every SQLite migration applied.
-fn migrated() -> rusqlite::Connection {
-    let conn = rusqlite::Connection::open_in_memory().unwrap();
-    conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+/// The SQLite migrations, in order: (file name, SQL).
+pub(super) fn sqlite_migrations() -> Vec<(String, String)> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite");
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
-    for file in files {
-        conn.execute_batch(&std::fs::read_to_string(file).unwrap())
-            .unwrap();
+    files
+        .into_iter()
+        .map(|f| {
+            let name = f.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(f).unwrap())
+        })
+        .collect()
+}
+
+/// An in-memory database with every SQLite migration applied.
+fn migrated() -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+    for (_, sql) in sqlite_migrations() {
+        conn.execute_batch(&sql).unwrap();
     }
     conn
 }

@@ -4,22 +4,7 @@
 
 use rusqlite::Connection;
 
-/// The SQLite migrations, in order.
-fn migrations() -> Vec<(String, String)> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite");
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|f| {
-            let name = f.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read_to_string(f).unwrap())
-        })
-        .collect()
-}
+use super::query_plans::sqlite_migrations;
 
 /// Runs one migration as sqlx does: in a transaction, with foreign keys on.
 fn migrate(conn: &mut Connection, sql: &str) {
@@ -32,7 +17,7 @@ fn migrate(conn: &mut Connection, sql: &str) {
 fn rebuilding_clicks_and_signup_events_keeps_rows_references_and_rules() {
     let mut conn = Connection::open_in_memory().unwrap();
     conn.pragma_update(None, "foreign_keys", "ON").unwrap();
-    let all = migrations();
+    let all = sqlite_migrations();
     let rebuild = all
         .iter()
         .position(|(name, _)| name.ends_with("_clicks_status_check.sql"))
