@@ -286,14 +286,19 @@ async fn sigkill_after_the_redirect_keeps_the_click_and_restart_finishes_its_inf
         1
     );
 
-    // Second run with the table: the pending inference is found and settled at start.
+    // Second run with the table: the pending inference is found and settled. The kill
+    // may come before the first run's enrichment parked the click for the external
+    // pipeline, leaving it a job leased to the dead process: on SQLite the restart
+    // releases that lease at once (one process owns the file); on PostgreSQL other
+    // replicas may hold leases, so the job waits for its lease (LEASE_MS, 30 s) to run
+    // out: hence up to a minute.
     let mut second = Proc::spawn(
         &db,
         &["--trust-proxy", "--ip-companies", table.to_str().unwrap()],
     )
     .await;
     let mut inference = Value::Null;
-    for _ in 0..300 {
+    for _ in 0..6000 {
         let page = admin(
             &second.base,
             reqwest::Method::GET,
