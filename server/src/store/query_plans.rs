@@ -7,13 +7,13 @@
 use super::privacy::{ERASE_EVENTS, ERASE_IDEMPOTENCY_KEYS, UNLINK_CORROBORATIONS};
 use super::signup::{INFERENCE_FOR_SESSION, RELATED_INFERENCES};
 
-/// (what, SQL, number of parameters)
-const STATEMENTS: &[(&str, &str, usize)] = &[
-    ("related inferences", RELATED_INFERENCES, 3),
-    ("session lookup", INFERENCE_FOR_SESSION, 1),
-    ("erasure: idempotency keys", ERASE_IDEMPOTENCY_KEYS, 2),
-    ("erasure: events", ERASE_EVENTS, 2),
-    ("erasure: corroborations", UNLINK_CORROBORATIONS, 1),
+/// (what, SQL)
+const STATEMENTS: &[(&str, &str)] = &[
+    ("related inferences", RELATED_INFERENCES),
+    ("session lookup", INFERENCE_FOR_SESSION),
+    ("erasure: idempotency keys", ERASE_IDEMPOTENCY_KEYS),
+    ("erasure: events", ERASE_EVENTS),
+    ("erasure: corroborations", UNLINK_CORROBORATIONS),
 ];
 
 /// The SQLite migrations, in order: (file name, SQL).
@@ -43,17 +43,22 @@ fn migrated() -> rusqlite::Connection {
     conn
 }
 
+/// Column `column` of `{explain} {sql}` (`EXPLAIN`: 1 is the opcode; `EXPLAIN QUERY
+/// PLAN`: 3 is the step), with every parameter left unbound (NULL).
+fn explain(conn: &rusqlite::Connection, explain: &str, sql: &str, column: usize) -> Vec<String> {
+    conn.prepare(&format!("{explain} {sql}"))
+        .unwrap()
+        .raw_query()
+        .mapped(|row| row.get(column))
+        .map(Result::unwrap)
+        .collect()
+}
+
 #[test]
 fn query_plans_use_the_indexes() {
     let conn = migrated();
-    for &(name, sql, params) in STATEMENTS {
-        let mut plan = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let nulls = vec![rusqlite::types::Null; params];
-        let steps: Vec<String> = plan
-            .query_map(rusqlite::params_from_iter(nulls), |row| row.get(3))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+    for &(name, sql) in STATEMENTS {
+        let steps = explain(&conn, "EXPLAIN QUERY PLAN", sql, 3);
         assert!(
             steps.iter().any(|s| s.starts_with("SEARCH")),
             "{name}: {steps:?}"
@@ -204,26 +209,14 @@ fn the_write_path_builds_no_temporary_btree_and_scans_nothing() {
     seen.dedup();
     assert!(seen.len() > 15, "the ops ran their statements: {seen:#?}");
     for sql in seen {
-        let opcodes: Vec<String> = conn
-            .prepare(&format!("EXPLAIN {sql}"))
-            .unwrap()
-            .raw_query()
-            .mapped(|row| row.get(1))
-            .map(Result::unwrap)
-            .collect();
+        let opcodes = explain(&conn, "EXPLAIN", &sql, 1);
         assert!(
             !opcodes
                 .iter()
                 .any(|op| op == "OpenEphemeral" || op == "SorterOpen"),
             "builds a temporary B-tree: {sql}"
         );
-        let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .unwrap()
-            .raw_query()
-            .mapped(|row| row.get(3))
-            .map(Result::unwrap)
-            .collect();
+        let plan = explain(&conn, "EXPLAIN QUERY PLAN", &sql, 3);
         assert!(
             !plan.iter().any(|step| step.starts_with("SCAN")),
             "scans: {sql}: {plan:?}"

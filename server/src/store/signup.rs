@@ -416,7 +416,8 @@ pub(crate) fn confirm(
             Some(learn_network(
                 tx,
                 &network,
-                (&signup.company, &confirmed_key),
+                &signup.company,
+                &confirmed_key,
                 business_domain,
                 now,
             )?)
@@ -438,7 +439,8 @@ pub(crate) fn confirm(
 fn learn_network(
     tx: &mut dyn Tx,
     network: &str,
-    (company, company_key): (&str, &str),
+    company: &str,
+    company_key: &str,
     domain: Option<&str>,
     now: i64,
 ) -> Result<LearnedNetwork, DbError> {
