@@ -259,6 +259,82 @@ async fn sigterm_finishes_in_flight_requests_and_loses_no_acknowledged_click() {
     }
 }
 
+async fn signup(base: &str, session: &str, email: &str, company: &str) -> Value {
+    http()
+        .post(format!("{base}/api/track/signup"))
+        .json(&json!({ "session_id": session, "email": email, "company": company }))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()
+}
+
+/// What a signup corroborates survives a crash: on SQLite the counts live in the
+/// writer's memory and are rebuilt from the file at start; on PostgreSQL they are the
+/// rows themselves. The confirmation recorded before the kill still corroborates, and
+/// sessions inferred before it are not counted twice.
+#[tokio::test]
+async fn related_inferences_are_counted_across_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::test_database_url(dir.path(), &dir.path().join("naano.db")).await;
+    let table = dir.path().join("ips.csv");
+    std::fs::write(&table, "203.0.113.0/24,Acme Corporation,acme.com,0.9\n").unwrap();
+    let args = ["--trust-proxy", "--ip-companies", table.to_str().unwrap()];
+
+    let mut first = Proc::spawn(&db, &args).await;
+    let slug = new_link(&first.base).await;
+    let mut sessions = Vec::new();
+    for n in 1..=5 {
+        sessions.push(
+            click(&first.base, &slug, &format!("203.0.113.{n}"))
+                .await
+                .unwrap(),
+        );
+    }
+    let up = signup(&first.base, &sessions[0], "ann@acme.com", "Acme").await;
+    assert_eq!(up["related_updated"], 4, "{up}");
+    let later = click(&first.base, &slug, "203.0.113.6").await.unwrap();
+    assert!(!first.signal("-KILL").await.success());
+
+    let mut second = Proc::spawn(&db, &args).await;
+    let after = click(&second.base, &slug, "203.0.113.7").await.unwrap();
+    // Only the two sessions inferred since the confirmation: the four it corroborated
+    // and the one it confirmed are not counted again.
+    let up = signup(&second.base, &sessions[1], "bob@acme.com", "Acme").await;
+    assert_eq!(up["related_updated"], 2, "{up}");
+    for session in [&later, &after] {
+        let page = admin(
+            &second.base,
+            reqwest::Method::GET,
+            &format!("/api/admin/inferences?session_id={session}"),
+            None,
+        )
+        .await;
+        assert_eq!(page["data"][0]["corroborated_by_lead_id"], up["lead_id"]);
+    }
+    let page = admin(
+        &second.base,
+        reqwest::Method::GET,
+        &format!("/api/admin/inferences?session_id={}", sessions[2]),
+        None,
+    )
+    .await;
+    let first_lead = admin(
+        &second.base,
+        reqwest::Method::GET,
+        "/api/admin/leads?email=ann@acme.com",
+        None,
+    )
+    .await;
+    assert_eq!(
+        page["data"][0]["corroborated_by_lead_id"],
+        first_lead["data"][0]["id"]
+    );
+    assert!(second.signal("-TERM").await.success());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_after_the_redirect_keeps_the_click_and_restart_finishes_its_inference() {
     let dir = tempfile::tempdir().unwrap();

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::db::{DbError, Tx};
 use super::inferences::inference_values;
+use super::related;
 use super::{LinkTarget, WriteOp};
 use crate::inference::Answer;
 use crate::sql_params;
@@ -61,6 +62,7 @@ impl WriteOp for RecordClick {
             ClickInference::Settled(answer) => answer.as_ref(),
         };
         let network = self.client_ip.map(naano_core::client_network);
+        let (values, attributed) = inference_values(answer);
         tx.execute(
             "INSERT INTO clicks (id, session_id, link_id, creator_id, clicked_at, client_network,
                  user_agent, referrer, inference_id, status, inferred_company, inferred_company_key,
@@ -78,11 +80,14 @@ impl WriteOp for RecordClick {
                     &self.referrer,
                     &self.inference_id,
                 ],
-                &inference_values(answer)[..],
+                &values[..],
                 sql_params![self.clicked_at, self.clicked_at],
             ]
             .concat(),
         )?;
+        if let Some(company) = &attributed {
+            related::inferred(tx, &company.inferred_at(self.clicked_at))?;
+        }
         Ok(())
     }
 }

@@ -11,6 +11,8 @@
 
 use std::borrow::Cow;
 
+use super::related::RelatedCounts;
+
 /// Which database a transaction talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -117,6 +119,10 @@ pub enum DbError {
     /// A column did not hold what the code expects, or a value could not be encoded.
     #[error("{0}")]
     Conversion(String),
+    /// A SQLite write ran outside the writer, without its related-inference counts
+    /// (a bug: the counts would no longer match the file).
+    #[error("a SQLite write ran without the writer's related-inference counts")]
+    NoRelatedCounts,
 }
 
 impl DbError {
@@ -162,6 +168,12 @@ pub trait Tx {
         params: &[Value],
         each: &mut dyn FnMut(&dyn Row) -> Result<(), DbError>,
     ) -> Result<(), DbError>;
+
+    /// SQLite's writer: its in-memory related-inference counts (see
+    /// [`super::related`]). `None` on PostgreSQL and on read connections.
+    fn related_counts(&mut self) -> Option<&mut RelatedCounts> {
+        None
+    }
 }
 
 impl dyn Tx + '_ {
@@ -251,8 +263,29 @@ pub fn to_postgres_placeholders(sql: &str) -> Cow<'_, str> {
 }
 
 /// SQLite's side of [`Tx`]: a rusqlite transaction (or read connection) with cached
-/// prepared statements.
-pub struct SqliteTx<'a>(pub &'a rusqlite::Connection);
+/// prepared statements, and in the writer its related-inference counts.
+pub struct SqliteTx<'a> {
+    conn: &'a rusqlite::Connection,
+    related: Option<&'a mut RelatedCounts>,
+}
+
+impl<'a> SqliteTx<'a> {
+    /// A read connection (or a test's): no counts.
+    pub fn new(conn: &'a rusqlite::Connection) -> Self {
+        Self {
+            conn,
+            related: None,
+        }
+    }
+
+    /// The writer's transaction, with the counts it keeps in step with the file.
+    pub fn writer(conn: &'a rusqlite::Connection, related: &'a mut RelatedCounts) -> Self {
+        Self {
+            conn,
+            related: Some(related),
+        }
+    }
+}
 
 impl std::fmt::Debug for SqliteTx<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -278,7 +311,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<usize, DbError> {
-        let mut stmt = self.0.prepare_cached(sql)?;
+        let mut stmt = self.conn.prepare_cached(sql)?;
         Ok(stmt.execute(rusqlite::params_from_iter(params.iter()))?)
     }
 
@@ -288,12 +321,16 @@ impl Tx for SqliteTx<'_> {
         params: &[Value],
         each: &mut dyn FnMut(&dyn Row) -> Result<(), DbError>,
     ) -> Result<(), DbError> {
-        let mut stmt = self.0.prepare_cached(sql)?;
+        let mut stmt = self.conn.prepare_cached(sql)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
         while let Some(row) = rows.next()? {
             each(&SqliteRow(row))?;
         }
         Ok(())
+    }
+
+    fn related_counts(&mut self) -> Option<&mut RelatedCounts> {
+        self.related.as_deref_mut()
     }
 }
 

@@ -1,6 +1,7 @@
 //! Settling a session's company inference, and applying a signup that was waiting for it.
 
 use super::db::{DbError, Tx, Value};
+use super::related::{self, InferredCompany};
 use super::signup::{confirm, inference_for_session, LearnedNetwork};
 use super::WriteOp;
 use crate::inference::Answer;
@@ -61,6 +62,10 @@ impl WriteOp for SettleInference {
             ("pending", _) | (_, SettledBy::Admin) => {}
             _ => return Ok(Settled::AlreadySettled),
         }
+        if let Some(corrected) = inference.inferred() {
+            related::no_longer_inferred(tx, &corrected)?;
+        }
+        let (values, attributed) = inference_values(self.answer.as_ref());
         // Enrichment is over: the raw IP goes, its network stays (for learning and
         // for counting), and the job leaves the queue.
         tx.execute(
@@ -71,11 +76,14 @@ impl WriteOp for SettleInference {
                  updated_at = ?
              WHERE id = ?",
             &[
-                &inference_values(self.answer.as_ref())[..],
+                &values[..],
                 sql_params![self.now, inference.network(), self.now, &inference.click_id],
             ]
             .concat(),
         )?;
+        if let Some(company) = &attributed {
+            related::inferred(tx, &company.inferred_at(self.now))?;
+        }
 
         let (deferred, learned) = match &inference.pending_signup_id {
             Some(event_id) => apply_waiting_signup(tx, event_id, &self.session_id, self.now)?,
@@ -91,23 +99,49 @@ impl WriteOp for SettleInference {
 
 /// The settled inference's columns — `status, inferred_company, inferred_company_key,
 /// inferred_domain, confidence, source, kind`, in that order — for `answer` (`None`:
-/// nobody knows the IP). A non-business answer keeps its source and kind but names no
-/// company.
-pub(crate) fn inference_values(answer: Option<&Answer>) -> [Value; 7] {
+/// nobody knows the IP), and the company it infers. A non-business answer keeps its
+/// source and kind but names no company.
+pub(crate) fn inference_values(answer: Option<&Answer>) -> ([Value; 7], Option<Attributed<'_>>) {
     let company = answer.filter(|a| a.is_attributable());
-    [
+    let attributed = company.map(|c| Attributed {
+        key: normalize_company(&c.company),
+        domain: c.domain.as_deref(),
+    });
+    let values = [
         Value::from(if company.is_some() {
             "inferred"
         } else {
             "no_company"
         }),
         company.map(|c| &c.company).into(),
-        company.map(|c| normalize_company(&c.company)).into(),
+        attributed.as_ref().map(|a| a.key.as_str()).into(),
         company.and_then(|c| c.domain.as_ref()).into(),
         company.map(|c| c.confidence).into(),
         answer.map(|a| &a.source).into(),
         answer.map(|a| a.kind.as_str()).into(),
-    ]
+    ];
+    (values, attributed)
+}
+
+/// The company an answer infers, when it names a business.
+#[derive(Debug)]
+pub(crate) struct Attributed<'a> {
+    /// `normalize_company` of its name.
+    pub key: String,
+    /// Its domain, when known.
+    pub domain: Option<&'a str>,
+}
+
+impl Attributed<'_> {
+    /// As the related-inference counts take it.
+    pub fn inferred_at(&self, inferred_at: i64) -> InferredCompany<'_> {
+        InferredCompany {
+            key: &self.key,
+            domain: self.domain,
+            inferred_at,
+            marked: false,
+        }
+    }
 }
 
 /// The deferred upgrade: a signup parked while enrichment ran is confirmed now.

@@ -12,6 +12,7 @@ pub mod privacy;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // Tests fail loudly by design.
 mod query_plans;
+pub mod related;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // Tests fail loudly by design.
 mod schema_upgrade;
@@ -76,6 +77,7 @@ impl From<DbError> for StoreError {
             DbError::Sqlite(e) => e.into(),
             DbError::Postgres(e) => e.into(),
             DbError::Conversion(e) => Self::Internal(e),
+            DbError::NoRelatedCounts => Self::Internal(DbError::NoRelatedCounts.to_string()),
         }
     }
 }

@@ -8,6 +8,7 @@ use naano_core::{
 };
 use sha2::{Digest, Sha256};
 
+use super::related::{self, InferredCompany};
 use super::{new_id, WriteOp};
 use crate::sql_params;
 
@@ -74,9 +75,29 @@ pub(crate) struct InferenceRow {
     pub client_ip: Option<String>,
     pub client_network: Option<String>,
     pub kind: Option<String>,
+    pub inferred_company_key: Option<String>,
+    pub inferred_at: Option<i64>,
+    /// Marked corroborated (see [`related`]).
+    pub marked: bool,
+    pub confirmed_company_key: Option<String>,
+    pub confirmed_domain: Option<String>,
+    pub confirmed_at: Option<i64>,
 }
 
 impl InferenceRow {
+    /// The company this session is inferred as, while its status is `inferred`.
+    pub fn inferred(&self) -> Option<InferredCompany<'_>> {
+        if self.status != "inferred" {
+            return None;
+        }
+        Some(InferredCompany {
+            key: self.inferred_company_key.as_deref()?,
+            domain: self.inferred_domain.as_deref(),
+            inferred_at: self.inferred_at?,
+            marked: self.marked,
+        })
+    }
+
     /// The click's /24 or /48: kept, or derived from the raw IP still held.
     pub fn network(&self) -> Option<String> {
         self.client_network.clone().or_else(|| {
@@ -151,6 +172,12 @@ pub(crate) fn inference_for_session(
             client_ip: row.opt_text(6)?,
             client_network: row.opt_text(7)?,
             kind: row.opt_text(8)?,
+            inferred_company_key: row.opt_text(9)?,
+            inferred_at: row.opt_int(10)?,
+            marked: row.int(11)? != 0,
+            confirmed_company_key: row.opt_text(12)?,
+            confirmed_domain: row.opt_text(13)?,
+            confirmed_at: row.opt_int(14)?,
         })
     })
 }
@@ -298,59 +325,12 @@ fn upsert_lead(
     Ok(new_lead_id.to_owned())
 }
 
-/// The other inferred, not yet corroborated clicks of the confirmed company: those
-/// inferred as the same company (by key), and those inferred with the signup's business
-/// email domain (a NULL domain matches nothing). A click may be in both halves.
-///
-/// A read first, because a signup usually finds none, and an `UPDATE` costs its
-/// cursors on every index of `clicks` even when it changes nothing (twice the
-/// read's cost). `UNION ALL`, not `OR` (SQLite then scanned every inferred click: the
-/// `OR` defeats both partial indexes, so each signup got slower with every click ever
-/// inferred) nor `UNION` (a temporary B-tree per signup). `store::query_plans` holds it
-/// to the two index searches.
-pub(crate) const RELATED_INFERENCES: &str =
-    "SELECT id FROM clicks WHERE status = 'inferred' AND inferred_company_key = ?1
-         AND corroborated_at IS NULL AND id <> ?3
-     UNION ALL
-     SELECT id FROM clicks WHERE status = 'inferred' AND inferred_domain = ?2
-         AND corroborated_at IS NULL AND id <> ?3";
-
-/// Marks one related inference as corroborated by this lead. The conditions are checked
-/// again: on PostgreSQL a concurrent signup of the same company may have marked it
-/// since the read (the row lock makes this one wait and then re-check), and it must not
-/// be counted twice.
-const CORROBORATE: &str =
-    "UPDATE clicks SET corroborated_by_lead_id = ?1, corroborated_at = ?2, updated_at = ?2
-     WHERE id = ?3 AND status = 'inferred' AND corroborated_at IS NULL";
-
-/// Marks the other inferred clicks of the confirmed company (same company key, or the
-/// signup's business email domain) as corroborated by this lead; returns how many.
-fn corroborate_related(
-    tx: &mut dyn Tx,
-    click_id: &str,
-    company_key: &str,
-    business_domain: Option<&str>,
-    lead_id: &str,
-    now: i64,
-) -> Result<usize, DbError> {
-    let mut related = tx.query_all(
-        RELATED_INFERENCES,
-        sql_params![company_key, business_domain, click_id],
-        |row| row.text(0),
-    )?;
-    related.sort_unstable();
-    related.dedup();
-    let mut marked = 0;
-    for id in &related {
-        marked += tx.execute(CORROBORATE, sql_params![lead_id, now, id])?;
-    }
-    Ok(marked)
-}
-
 /// The session's click, as [`inference_for_session`] reads it.
 pub(crate) const INFERENCE_FOR_SESSION: &str =
     "SELECT id, inference_id, status, inferred_company, inferred_domain, pending_signup_id,
-         client_ip, client_network, kind
+         client_ip, client_network, kind, inferred_company_key, inferred_at,
+         CASE WHEN corroborated_at IS NULL THEN 0 ELSE 1 END, confirmed_company_key,
+         confirmed_domain, confirmed_at
      FROM clicks WHERE session_id = ?";
 
 /// Confirms the session's company from a signup and corroborates other sessions'
@@ -378,24 +358,51 @@ pub(crate) fn confirm(
         None => true,
     };
     let confirmed_key = normalize_company(&signup.company);
-    tx.execute(
-        "UPDATE clicks SET status = 'confirmed', confirmed_company = ?, confirmed_company_key = ?,
-             confirmed_at = COALESCE(confirmed_at, ?), mismatch = ?, lead_id = ?, pending_signup_id = NULL,
-             updated_at = ?
-         WHERE id = ?",
-        sql_params![&signup.company, &confirmed_key, now, !matched, lead_id, now, &inference.click_id],
-    )?;
-
     let business_domain = email_domain(&signup.email).filter(|d| !is_free_mail_domain(d));
     let business_domain = business_domain.as_deref();
-    let related = corroborate_related(
-        tx,
-        &inference.click_id,
-        &confirmed_key,
-        business_domain,
-        lead_id,
-        now,
+    if let Some(inferred) = inference.inferred() {
+        related::no_longer_inferred(tx, &inferred)?;
+    }
+    // A confirmation is evidence once: a repeated signup of the same company keeps the
+    // first one's time and domain and corroborates nothing more. A signup naming
+    // another company replaces it.
+    let first_evidence = inference.confirmed_company_key.as_deref() != Some(confirmed_key.as_str());
+    let (confirmed_at, confirmed_domain) = if first_evidence {
+        (now, business_domain.map(str::to_owned))
+    } else {
+        (
+            inference.confirmed_at.unwrap_or(now),
+            inference.confirmed_domain.clone(),
+        )
+    };
+    tx.execute(
+        "UPDATE clicks SET status = 'confirmed', confirmed_company = ?, confirmed_company_key = ?,
+             confirmed_domain = ?, confirmed_at = ?, mismatch = ?, lead_id = ?,
+             pending_signup_id = NULL, updated_at = ?
+         WHERE id = ?",
+        sql_params![
+            &signup.company,
+            &confirmed_key,
+            &confirmed_domain,
+            confirmed_at,
+            !matched,
+            lead_id,
+            now,
+            &inference.click_id
+        ],
     )?;
+    let related = if first_evidence {
+        related::corroborate(
+            tx,
+            &inference.click_id,
+            &confirmed_key,
+            business_domain,
+            lead_id,
+            now,
+        )?
+    } else {
+        0
+    };
 
     let result = match (&inference.inferred_company, matched) {
         (Some(old), false) => SignupResult::MismatchHandled {
@@ -425,7 +432,7 @@ pub(crate) fn confirm(
         _ => None,
     };
     Ok(Confirmed {
-        response: SignupResponse::new(result, lead_id.to_owned(), Some(related as u64)),
+        response: SignupResponse::new(result, lead_id.to_owned(), Some(related)),
         learned,
     })
 }

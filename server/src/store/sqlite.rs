@@ -13,6 +13,7 @@ use sqlx::ConnectOptions;
 use tokio::sync::Semaphore;
 
 use super::db::{DbError, SqliteTx, Tx};
+use super::related::RelatedCounts;
 use super::writer::{self, WriteOp, Writer};
 use super::{OpenError, StoreError};
 
@@ -78,7 +79,9 @@ impl SqliteStore {
         let write_conn = writer::open_connection(&path).map_err(writer_err)?;
         let (checkpoint_stop, checkpoint_rx) = std::sync::mpsc::channel();
         writer::start_checkpointer(&path, checkpoint_rx).map_err(writer_err)?;
-        let (writer, done) = Writer::start(write_conn, max_batch, checkpoint_stop)?;
+        // One pass over the file's inferred clicks; see `related`.
+        let related = RelatedCounts::load(&write_conn).map_err(writer_err)?;
+        let (writer, done) = Writer::start(write_conn, related, max_batch, checkpoint_stop)?;
         let readers = (0..READERS)
             .map(|_| open_reader(&path))
             .collect::<rusqlite::Result<Vec<_>>>()
@@ -115,7 +118,7 @@ impl SqliteStore {
                 Some(conn) => conn,
                 None => open_reader(&pool.path).map_err(DbError::from)?,
             };
-            let result = read(&mut SqliteTx(&conn));
+            let result = read(&mut SqliteTx::new(&conn));
             if let Ok(mut idle) = pool.idle.lock() {
                 idle.push(conn);
             }

@@ -22,6 +22,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use super::db::{DbError, SqliteTx, Tx};
+use super::related::RelatedCounts;
 use super::StoreError;
 
 /// One unit of work run inside the writer's transaction. `apply` may run more than once
@@ -44,7 +45,7 @@ pub trait WriteOp: Send + 'static {
 
 /// A [`WriteOp`] with its reply channel, with the output type erased.
 trait Job: Send {
-    fn run(&mut self, tx: &Transaction<'_>) -> Result<(), DbError>;
+    fn run(&mut self, tx: &Transaction<'_>, related: &mut RelatedCounts) -> Result<(), DbError>;
     /// The batch committed: hand the output to the caller.
     fn deliver(self: Box<Self>);
     /// The write could not be committed.
@@ -58,8 +59,8 @@ struct TypedJob<O: WriteOp> {
 }
 
 impl<O: WriteOp> Job for TypedJob<O> {
-    fn run(&mut self, tx: &Transaction<'_>) -> Result<(), DbError> {
-        self.output = Some(self.op.apply(&mut SqliteTx(tx))?);
+    fn run(&mut self, tx: &Transaction<'_>, related: &mut RelatedCounts) -> Result<(), DbError> {
+        self.output = Some(self.op.apply(&mut SqliteTx::writer(tx, related))?);
         Ok(())
     }
 
@@ -178,10 +179,12 @@ pub fn start_checkpointer(
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn`. The returned receiver resolves once every
-    /// handle has been dropped and the queued writes are committed.
+    /// Starts the writer thread on `conn`, with the related-inference counts of its
+    /// file. The returned receiver resolves once every handle has been dropped and the
+    /// queued writes are committed.
     pub fn start(
         conn: Connection,
+        related: RelatedCounts,
         max_batch: usize,
         checkpointer: std::sync::mpsc::Sender<()>,
     ) -> std::io::Result<(Self, oneshot::Receiver<()>)> {
@@ -193,7 +196,7 @@ impl Writer {
         std::thread::Builder::new()
             .name("naano-writer".into())
             .spawn(move || {
-                run(conn, rx, max_batch);
+                run(conn, related, rx, max_batch);
                 // Stops the checkpointer after one last checkpoint.
                 drop(checkpointer);
                 let _ = done_tx.send(());
@@ -219,12 +222,17 @@ impl Writer {
     }
 }
 
-fn run(mut conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, max_batch: usize) {
+fn run(
+    mut conn: Connection,
+    mut related: RelatedCounts,
+    mut rx: mpsc::Receiver<Box<dyn Job>>,
+    max_batch: usize,
+) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         drain(&mut rx, &mut batch, max_batch);
-        commit_batch(&mut conn, &mut batch);
+        commit_batch(&mut conn, &mut related, &mut batch);
     }
     tracing::debug!("writer stopped: every handle dropped and every write committed");
 }
@@ -238,8 +246,8 @@ fn drain(rx: &mut mpsc::Receiver<Box<dyn Job>>, batch: &mut Vec<Box<dyn Job>>, m
     }
 }
 
-fn commit_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>) {
-    match run_in_transaction(conn, batch) {
+fn commit_batch(conn: &mut Connection, related: &mut RelatedCounts, batch: &mut Vec<Box<dyn Job>>) {
+    match run_in_transaction(conn, related, batch) {
         Ok(()) => batch.drain(..).for_each(|job| job.deliver()),
         Err(err) if batch.len() == 1 => {
             if let Some(job) = batch.pop() {
@@ -250,7 +258,7 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>) {
             tracing::debug!(error = %err, size = batch.len(), "batch failed; retrying its writes one by one");
             for job in batch.drain(..) {
                 let mut single = [job];
-                let result = run_in_transaction(conn, &mut single);
+                let result = run_in_transaction(conn, related, &mut single);
                 let [job] = single;
                 match result {
                     Ok(()) => job.deliver(),
@@ -261,12 +269,31 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>) {
     }
 }
 
-fn run_in_transaction(conn: &mut Connection, jobs: &mut [Box<dyn Job>]) -> Result<(), DbError> {
+/// Runs `jobs` in one transaction; the related-inference counts follow its fate.
+fn run_in_transaction(
+    conn: &mut Connection,
+    related: &mut RelatedCounts,
+    jobs: &mut [Box<dyn Job>],
+) -> Result<(), DbError> {
+    related.begin();
+    let result = run_jobs(conn, related, jobs);
+    match result {
+        Ok(()) => related.commit(),
+        Err(_) => related.rollback(),
+    }
+    result
+}
+
+fn run_jobs(
+    conn: &mut Connection,
+    related: &mut RelatedCounts,
+    jobs: &mut [Box<dyn Job>],
+) -> Result<(), DbError> {
     // IMMEDIATE takes the write lock up front, so an outside writer (the sqlite3 shell,
     // a backup tool) makes us wait `busy_timeout` instead of failing mid-transaction.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for job in jobs.iter_mut() {
-        job.run(&tx)?;
+        job.run(&tx, related)?;
     }
     // Dropping `tx` on an error above rolls it back.
     Ok(tx.commit()?)

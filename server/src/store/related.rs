@@ -1,0 +1,427 @@
+//! Related inferences: the other sessions of a company that a signup corroborates.
+//!
+//! A signup that confirms company K (and, from a business email, domain D) corroborates
+//! every other session inferred as K, or inferred with domain D, that no earlier
+//! confirmation had corroborated; the webhook answers how many (`related_updated`).
+//!
+//! **PostgreSQL** finds them through two partial indexes of `clicks` (inferred, not yet
+//! corroborated; by company key and by domain) and marks each one
+//! (`corroborated_by_lead_id`), under row locks, because any number of replicas may
+//! confirm the same company at once.
+//!
+//! **SQLite** has one writer, this process, so it keeps that knowledge in memory instead
+//! ([`RelatedCounts`]): per company and domain, how many inferred sessions are still
+//! uncorroborated, and when each company and domain was last confirmed. The indexes
+//! cost every inferred click two inserts at random places in two B-trees, each a page
+//! of its own in the redirect's commit, and marking a company's sessions one by one cost
+//! its first signup one write per session; together they halved both endpoints once most
+//! clicks were inferred. On SQLite a corroboration is recorded once, on the confirming
+//! click itself (`confirmed_company_key`, `confirmed_domain`, `confirmed_at`), and a
+//! session's corroborating lead is derived when it is read
+//! ([`super::admin::selects::INFERENCES`]): the first confirmation of its company or
+//! domain at or after its inference. The counts are rebuilt from the file at start.
+
+use std::collections::{HashMap, HashSet};
+
+use super::db::{DbError, Dialect, Tx};
+use crate::sql_params;
+
+/// What a click's inference says about its company, as the counts need it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InferredCompany<'a> {
+    /// `naano_core::normalize_company` of the inferred company.
+    pub key: &'a str,
+    /// The inferred domain, when the provider knew it.
+    pub domain: Option<&'a str>,
+    /// When it was inferred (Unix ms).
+    pub inferred_at: i64,
+    /// Marked corroborated by a signup (PostgreSQL, or a SQLite file written before
+    /// the counts existed).
+    pub marked: bool,
+}
+
+/// One change to [`RelatedCounts`], to undo it when its transaction rolls back.
+#[derive(Debug)]
+enum Undo {
+    Count {
+        key: String,
+        domain: Option<String>,
+        was: u64,
+    },
+    KeyConfirmed {
+        key: String,
+        was: Option<i64>,
+    },
+    DomainConfirmed {
+        domain: String,
+        was: Option<i64>,
+    },
+}
+
+/// SQLite's related-inference state, owned by the writer thread: what the partial
+/// indexes and per-session marks hold on PostgreSQL. Changes are journaled so that a
+/// batch rolled back leaves the counts as the file is.
+#[derive(Debug, Default)]
+pub struct RelatedCounts {
+    /// When a signup last confirmed each company key (Unix ms).
+    key_confirmed: HashMap<String, i64>,
+    /// When a signup with a business email last confirmed each domain (Unix ms).
+    domain_confirmed: HashMap<String, i64>,
+    /// Inferred sessions not yet corroborated, by company key, then by domain. Entries
+    /// that fall to zero stay: they are bounded by the companies ever inferred, not by
+    /// the clicks.
+    uncorroborated: HashMap<String, HashMap<Option<String>, u64>>,
+    /// The company keys inferred with each domain.
+    keys_by_domain: HashMap<String, HashSet<String>>,
+    /// Changes since the current transaction began.
+    undo: Vec<Undo>,
+}
+
+impl RelatedCounts {
+    /// Whether a confirmation of the click's company or domain came at or after its
+    /// inference (the rule the derived read applies too).
+    fn is_corroborated(&self, click: &InferredCompany<'_>) -> bool {
+        let after = |at: Option<&i64>| at.is_some_and(|at| *at >= click.inferred_at);
+        click.marked
+            || after(self.key_confirmed.get(click.key))
+            || click
+                .domain
+                .is_some_and(|d| after(self.domain_confirmed.get(d)))
+    }
+
+    fn set_count(&mut self, key: &str, domain: Option<&str>, count: u64) {
+        let per_domain = self.uncorroborated.entry(key.to_owned()).or_default();
+        let slot = per_domain.entry(domain.map(str::to_owned)).or_insert(0);
+        let was = std::mem::replace(slot, count);
+        if was != count {
+            self.undo.push(Undo::Count {
+                key: key.to_owned(),
+                domain: domain.map(str::to_owned),
+                was,
+            });
+        }
+    }
+
+    fn count(&self, key: &str, domain: Option<&str>) -> u64 {
+        self.uncorroborated
+            .get(key)
+            .and_then(|per_domain| per_domain.get(&domain.map(str::to_owned)))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// A session was inferred as this company.
+    pub(crate) fn add(&mut self, click: &InferredCompany<'_>) {
+        if self.is_corroborated(click) {
+            return;
+        }
+        if let Some(domain) = click.domain {
+            self.keys_by_domain
+                .entry(domain.to_owned())
+                .or_default()
+                .insert(click.key.to_owned());
+        }
+        let count = self.count(click.key, click.domain);
+        self.set_count(click.key, click.domain, count + 1);
+    }
+
+    /// A session inferred as this company is no longer (its own signup confirmed it, or
+    /// the admin API corrected it).
+    pub(crate) fn remove(&mut self, click: &InferredCompany<'_>) {
+        if self.is_corroborated(click) {
+            return;
+        }
+        let count = self.count(click.key, click.domain);
+        self.set_count(click.key, click.domain, count.saturating_sub(1));
+    }
+
+    /// A signup confirmed company `key` (and `domain`, from a business email) at `at`:
+    /// every session inferred as either and not yet corroborated now is. Returns how
+    /// many.
+    pub(crate) fn corroborate(&mut self, key: &str, domain: Option<&str>, at: i64) -> u64 {
+        let mut corroborated = 0;
+        let domains: Vec<Option<String>> = self
+            .uncorroborated
+            .get(key)
+            .map(|per_domain| per_domain.keys().cloned().collect())
+            .unwrap_or_default();
+        for d in &domains {
+            corroborated += self.count(key, d.as_deref());
+            self.set_count(key, d.as_deref(), 0);
+        }
+        if let Some(domain) = domain {
+            let keys: Vec<String> = self
+                .keys_by_domain
+                .get(domain)
+                .map(|keys| keys.iter().filter(|k| *k != key).cloned().collect())
+                .unwrap_or_default();
+            for k in &keys {
+                corroborated += self.count(k, Some(domain));
+                self.set_count(k, Some(domain), 0);
+            }
+            let was = self.domain_confirmed.insert(domain.to_owned(), at);
+            self.domain_confirmed
+                .insert(domain.to_owned(), was.map_or(at, |was| was.max(at)));
+            self.undo.push(Undo::DomainConfirmed {
+                domain: domain.to_owned(),
+                was,
+            });
+        }
+        let was = self.key_confirmed.insert(key.to_owned(), at);
+        self.key_confirmed
+            .insert(key.to_owned(), was.map_or(at, |was| was.max(at)));
+        self.undo.push(Undo::KeyConfirmed {
+            key: key.to_owned(),
+            was,
+        });
+        corroborated
+    }
+
+    /// A transaction begins: changes from here on may be rolled back.
+    pub(crate) fn begin(&mut self) {
+        self.undo.clear();
+    }
+
+    /// The transaction committed: its changes stand.
+    pub(crate) fn commit(&mut self) {
+        self.undo.clear();
+    }
+
+    /// The transaction rolled back: so do its changes, newest first.
+    pub(crate) fn rollback(&mut self) {
+        while let Some(change) = self.undo.pop() {
+            match change {
+                Undo::Count { key, domain, was } => {
+                    if let Some(slot) = self
+                        .uncorroborated
+                        .get_mut(&key)
+                        .and_then(|per_domain| per_domain.get_mut(&domain))
+                    {
+                        *slot = was;
+                    }
+                }
+                Undo::KeyConfirmed { key, was } => restore(&mut self.key_confirmed, key, was),
+                Undo::DomainConfirmed { domain, was } => {
+                    restore(&mut self.domain_confirmed, domain, was);
+                }
+            }
+        }
+    }
+
+    /// Rebuilt from the file: the last confirmation of every company and domain (from
+    /// the confirmed clicks' index), then one pass over the inferred clicks.
+    pub fn load(conn: &rusqlite::Connection) -> rusqlite::Result<Self> {
+        let mut counts = Self::default();
+        let mut stmt = conn.prepare(LAST_CONFIRMED_BY_KEY)?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            counts.key_confirmed.insert(row.get(0)?, row.get(1)?);
+        }
+        let mut stmt = conn.prepare(LAST_CONFIRMED_BY_DOMAIN)?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            counts.domain_confirmed.insert(row.get(0)?, row.get(1)?);
+        }
+        let mut stmt = conn.prepare(INFERRED_CLICKS)?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let key: String = row.get(0)?;
+            let domain: Option<String> = row.get(1)?;
+            counts.add(&InferredCompany {
+                key: &key,
+                domain: domain.as_deref(),
+                inferred_at: row.get(2)?,
+                marked: row.get(3)?,
+            });
+        }
+        counts.undo.clear();
+        Ok(counts)
+    }
+}
+
+fn restore(map: &mut HashMap<String, i64>, key: String, was: Option<i64>) {
+    match was {
+        Some(at) => map.insert(key, at),
+        None => map.remove(&key),
+    };
+}
+
+/// Each company key's last confirmation, from `clicks_confirmed_key_idx`.
+pub(crate) const LAST_CONFIRMED_BY_KEY: &str =
+    "SELECT confirmed_company_key, MAX(confirmed_at) FROM clicks
+     WHERE status = 'confirmed' AND confirmed_company_key IS NOT NULL
+     GROUP BY confirmed_company_key";
+
+/// Each domain's last confirmation, from `clicks_confirmed_domain_idx`.
+pub(crate) const LAST_CONFIRMED_BY_DOMAIN: &str =
+    "SELECT confirmed_domain, MAX(confirmed_at) FROM clicks
+     WHERE status = 'confirmed' AND confirmed_domain IS NOT NULL
+     GROUP BY confirmed_domain";
+
+/// Every inferred click: the one pass at start.
+const INFERRED_CLICKS: &str =
+    "SELECT inferred_company_key, inferred_domain, inferred_at, corroborated_at IS NOT NULL
+     FROM clicks WHERE status = 'inferred' AND inferred_company_key IS NOT NULL";
+
+/// The writer's counts, or an error: a SQLite write without them would leave them
+/// wrong.
+fn counts(tx: &mut dyn Tx) -> Result<&mut RelatedCounts, DbError> {
+    tx.related_counts().ok_or(DbError::NoRelatedCounts)
+}
+
+/// A session was inferred as `click`'s company.
+pub(crate) fn inferred(tx: &mut dyn Tx, click: &InferredCompany<'_>) -> Result<(), DbError> {
+    match tx.dialect() {
+        // The partial indexes take the row by themselves.
+        Dialect::Postgres => Ok(()),
+        Dialect::Sqlite => {
+            counts(tx)?.add(click);
+            Ok(())
+        }
+    }
+}
+
+/// A session inferred as `click`'s company is no longer.
+pub(crate) fn no_longer_inferred(
+    tx: &mut dyn Tx,
+    click: &InferredCompany<'_>,
+) -> Result<(), DbError> {
+    match tx.dialect() {
+        Dialect::Postgres => Ok(()),
+        Dialect::Sqlite => {
+            counts(tx)?.remove(click);
+            Ok(())
+        }
+    }
+}
+
+/// A signup through click `click_id` confirmed company `key` (and `domain`, from a
+/// business email) for `lead_id` at `now`: corroborates the other sessions of it and
+/// returns how many.
+pub(crate) fn corroborate(
+    tx: &mut dyn Tx,
+    click_id: &str,
+    key: &str,
+    domain: Option<&str>,
+    lead_id: &str,
+    now: i64,
+) -> Result<u64, DbError> {
+    match tx.dialect() {
+        Dialect::Postgres => mark_related(tx, click_id, key, domain, lead_id, now),
+        Dialect::Sqlite => Ok(counts(tx)?.corroborate(key, domain, now)),
+    }
+}
+
+/// PostgreSQL: the other inferred, not yet corroborated clicks of the confirmed
+/// company: those inferred as the same company (by key), and those inferred with the
+/// signup's business email domain (a NULL domain matches nothing). A click may be in
+/// both halves. `UNION ALL`, not `OR`, so that each half is one partial-index search.
+pub(crate) const RELATED_INFERENCES: &str =
+    "SELECT id FROM clicks WHERE status = 'inferred' AND inferred_company_key = ?1
+         AND corroborated_at IS NULL AND id <> ?3
+     UNION ALL
+     SELECT id FROM clicks WHERE status = 'inferred' AND inferred_domain = ?2
+         AND corroborated_at IS NULL AND id <> ?3";
+
+/// Marks one related inference as corroborated by this lead. The conditions are checked
+/// again: a concurrent signup of the same company may have marked it since the read
+/// (the row lock makes this one wait and then re-check), and it must not be counted
+/// twice.
+const CORROBORATE: &str =
+    "UPDATE clicks SET corroborated_by_lead_id = ?1, corroborated_at = ?2, updated_at = ?2
+     WHERE id = ?3 AND status = 'inferred' AND corroborated_at IS NULL";
+
+/// PostgreSQL: marks the related inferences (see [`RELATED_INFERENCES`]).
+fn mark_related(
+    tx: &mut dyn Tx,
+    click_id: &str,
+    key: &str,
+    domain: Option<&str>,
+    lead_id: &str,
+    now: i64,
+) -> Result<u64, DbError> {
+    let mut related = tx.query_all(
+        RELATED_INFERENCES,
+        sql_params![key, domain, click_id],
+        |row| row.text(0),
+    )?;
+    related.sort_unstable();
+    related.dedup();
+    let mut marked = 0;
+    for id in &related {
+        marked += tx.execute(CORROBORATE, sql_params![lead_id, now, id])? as u64;
+    }
+    Ok(marked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{InferredCompany, RelatedCounts};
+
+    fn click(key: &'static str, domain: Option<&'static str>, at: i64) -> InferredCompany<'static> {
+        InferredCompany {
+            key,
+            domain,
+            inferred_at: at,
+            marked: false,
+        }
+    }
+
+    #[test]
+    fn a_confirmation_corroborates_earlier_sessions_once() {
+        let mut counts = RelatedCounts::default();
+        counts.add(&click("acme", Some("acme.com"), 10));
+        counts.add(&click("acme", None, 11));
+        counts.add(&click("acme corp", Some("acme.com"), 12));
+        counts.add(&click("globex", Some("globex.com"), 13));
+        assert_eq!(counts.corroborate("acme", Some("acme.com"), 20), 3);
+        assert_eq!(counts.corroborate("acme", Some("acme.com"), 21), 0);
+        // Inferred at or before the last confirmation: already corroborated.
+        counts.add(&click("acme", None, 21));
+        counts.add(&click("acme corp", Some("acme.com"), 20));
+        assert_eq!(counts.corroborate("acme", Some("acme.com"), 30), 0);
+        counts.add(&click("acme", None, 31));
+        assert_eq!(counts.corroborate("acme", None, 40), 1);
+        assert_eq!(counts.corroborate("globex", None, 40), 1);
+    }
+
+    #[test]
+    fn a_session_confirmed_by_its_own_signup_is_not_counted() {
+        let mut counts = RelatedCounts::default();
+        let own = click("acme", Some("acme.com"), 10);
+        counts.add(&own);
+        counts.add(&click("acme", Some("acme.com"), 11));
+        counts.remove(&own);
+        assert_eq!(counts.corroborate("acme", Some("acme.com"), 20), 1);
+        // Removing an already corroborated session changes nothing.
+        counts.add(&click("acme", None, 25));
+        counts.remove(&click("acme", None, 15));
+        assert_eq!(counts.corroborate("acme", None, 30), 1);
+    }
+
+    #[test]
+    fn marked_sessions_are_not_counted() {
+        let mut counts = RelatedCounts::default();
+        counts.add(&InferredCompany {
+            marked: true,
+            ..click("acme", None, 10)
+        });
+        assert_eq!(counts.corroborate("acme", None, 20), 0);
+    }
+
+    #[test]
+    fn a_rollback_restores_the_counts_and_confirmations() {
+        let mut counts = RelatedCounts::default();
+        counts.add(&click("acme", Some("acme.com"), 10));
+        counts.commit();
+        counts.begin();
+        counts.add(&click("acme", Some("acme.com"), 11));
+        assert_eq!(counts.corroborate("acme", Some("acme.com"), 20), 2);
+        counts.add(&click("initech", Some("acme.com"), 21));
+        counts.rollback();
+        // As before the transaction: one session, never confirmed.
+        assert_eq!(counts.corroborate("acme", Some("acme.com"), 5), 1);
+        counts.add(&click("acme", None, 6));
+        assert_eq!(counts.corroborate("acme", None, 7), 1);
+    }
+}
