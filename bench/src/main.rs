@@ -312,7 +312,7 @@ async fn server_with_sessions(
 }
 
 /// The companies the benchmark's signups name (see [`signup_body`]).
-const COMPANIES: usize = 5000;
+pub(crate) const COMPANIES: usize = 5000;
 
 /// Request `i`'s address: one of the /24s of [`COMPANIES`] companies, in public space.
 pub(crate) fn company_ip(i: usize) -> std::net::Ipv4Addr {
@@ -327,11 +327,14 @@ pub(crate) fn public_ip(i: usize) -> std::net::Ipv4Addr {
     std::net::Ipv4Addr::from((i as u32).wrapping_mul(2_654_435_761) | 0x0100_0000)
 }
 
+/// The signup of `session`, the `i`th of its phase: one of [`COMPANIES`] companies.
 pub(crate) fn signup_body(session: &str, i: usize) -> Bytes {
     Bytes::from(
         serde_json::json!({
             "session_id": session,
-            "email": format!("user{i}@company{}.example", i % COMPANIES),
+            // One person per session: a later round's signups are new people, as in a
+            // deployment (its visitors' companies come back; a person signs up once).
+            "email": format!("{session}@company{}.example", i % COMPANIES),
             "company": format!("Company {}", i % COMPANIES),
             "name": "Bench User",
             "job_title": "CTO",

@@ -13,7 +13,9 @@ use naano_server::store::clicks::{ClickInference, RecordClick};
 use naano_server::store::signup::ApplySignup;
 use naano_server::store::{new_id, now_ms, PgSettings, Store, WriteOp};
 
-use crate::{company_ip, signup_body};
+use crate::{company_ip, signup_body, COMPANIES};
+use naano_core::OrgKind;
+use naano_server::inference::Answer;
 
 /// CPU time (user + system) of this process's threads named `name`.
 fn thread_cpu(name: &str) -> Duration {
@@ -132,31 +134,78 @@ pub async fn run(phase: Duration, callers: usize) -> Result<(), Box<dyn std::err
             .map(|i| format!("naano_session_writer{i:012}"))
             .collect(),
     );
-    let click_sessions = Arc::clone(&sessions);
-    let clicks = measure(&store, callers, phase, move |i| RecordClick {
-        click_id: new_id(),
-        inference_id: new_id(),
-        session_id: click_sessions[i % click_sessions.len()].clone(),
-        link: Arc::clone(&link),
-        clicked_at: now_ms(),
-        client_ip: Some(company_ip(i).into()),
-        user_agent: Some("Mozilla/5.0 (bench)".into()),
-        referrer: Some("https://www.linkedin.com/".into()),
-        inference: ClickInference::Settled(None),
+    // First sessions whose IP nobody knows, then sessions inferred as one of the 5000
+    // companies the signups name (each signup then corroborates its company's others).
+    let link = Arc::clone(&link);
+    let (clicks, signups) =
+        clicks_then_signups(&store, callers, phase, &link, &sessions, 0, false).await?;
+    let (inferred_clicks, inferred_signups) =
+        clicks_then_signups(&store, callers, phase, &link, &sessions, 1_000_000, true).await?;
+
+    println!("| write | writes/s | writer CPU per write |");
+    println!("| --- | ---: | ---: |");
+    clicks.print("click (no company)");
+    signups.print("signup (upgrade)");
+    inferred_clicks.print("click (inferred)");
+    inferred_signups.print("signup (upgrade, corroborating)");
+    println!(
+        "\n{} s per phase, {callers} concurrent callers, one SQLite file in a temporary directory.",
+        phase.as_secs()
+    );
+    Ok(())
+}
+
+/// A phase of clicks on `sessions[offset..]`, then a phase of signups of them.
+async fn clicks_then_signups(
+    store: &Store,
+    callers: usize,
+    phase: Duration,
+    link: &Arc<naano_server::store::LinkTarget>,
+    sessions: &Arc<Vec<String>>,
+    offset: usize,
+    inferred: bool,
+) -> Result<(Phase, Phase), Box<dyn std::error::Error>> {
+    let click_sessions = Arc::clone(sessions);
+    let link = Arc::clone(link);
+    let span = sessions.len() / 2;
+    let clicks = measure(store, callers, phase, move |i| {
+        let n = i % span;
+        let inference = if inferred {
+            ClickInference::Settled(Some(Answer {
+                company: format!("Company {}", n % COMPANIES),
+                domain: Some(format!("company{}.example", n % COMPANIES)),
+                confidence: 0.8,
+                source: "learned".into(),
+                kind: OrgKind::Business,
+            }))
+        } else {
+            ClickInference::Settled(None)
+        };
+        RecordClick {
+            click_id: new_id(),
+            inference_id: new_id(),
+            session_id: click_sessions[offset + n].clone(),
+            link: Arc::clone(&link),
+            clicked_at: now_ms(),
+            client_ip: Some(company_ip(n).into()),
+            user_agent: Some("Mozilla/5.0 (bench)".into()),
+            referrer: Some("https://www.linkedin.com/".into()),
+            inference,
+        }
     })
     .await;
 
-    let recorded = clicks.writes as usize;
+    let recorded = (clicks.writes as usize).min(span);
     // Validated up front: the phase measures the writes, not the parsing.
     let bodies = (0..recorded.max(1))
-        .map(|i| {
-            let body = signup_body(&sessions[i], i);
+        .map(|n| {
+            let body = signup_body(&sessions[offset + n], n);
             serde_json::from_slice::<SignupRequest>(&body)?
                 .validate()
                 .map_err(|e| format!("the bench's signup is invalid: {e}").into())
         })
         .collect::<Result<Vec<_>, Box<dyn std::error::Error>>>()?;
-    let signups = measure(&store, callers, phase, move |i| {
+    let signups = measure(store, callers, phase, move |i| {
         let signup = bodies[i % bodies.len()].clone();
         ApplySignup {
             signup,
@@ -167,14 +216,5 @@ pub async fn run(phase: Duration, callers: usize) -> Result<(), Box<dyn std::err
         }
     })
     .await;
-
-    println!("| write | writes/s | writer CPU per write |");
-    println!("| --- | ---: | ---: |");
-    clicks.print("click (settled)");
-    signups.print("signup (upgrade)");
-    println!(
-        "\n{} s per phase, {callers} concurrent callers, one SQLite file in a temporary directory.",
-        phase.as_secs()
-    );
-    Ok(())
+    Ok((clicks, signups))
 }

@@ -1,10 +1,10 @@
--- Mirrors sqlite/20261204000007: `confirmed_domain`, and the indexes that let a
--- session's corroborating lead be derived from the confirming click when it was not
--- marked. PostgreSQL keeps marking the related sessions (under row locks, since any
--- replica may confirm the same company at once), so it keeps the partial indexes by
--- inferred company and domain.
-ALTER TABLE clicks ADD COLUMN confirmed_domain TEXT;
-CREATE INDEX clicks_confirmed_key_idx ON clicks (confirmed_company_key, confirmed_at)
-    WHERE status = 'confirmed';
-CREATE INDEX clicks_confirmed_domain_idx ON clicks (confirmed_domain, confirmed_at)
-    WHERE status = 'confirmed' AND confirmed_domain IS NOT NULL;
+-- Mirrors sqlite/20261204000007. PostgreSQL keeps marking the related sessions (under
+-- row locks, since any replica may confirm the same company at once) and keeps the
+-- partial indexes by inferred company and domain; `corroborations` exists for the
+-- shared read (which finds the marks first) and stays empty here.
+CREATE TABLE corroborations (
+    match_key       TEXT NOT NULL,
+    corroborated_at BIGINT NOT NULL,
+    click_id        TEXT NOT NULL REFERENCES clicks (id),
+    PRIMARY KEY (match_key, corroborated_at, click_id)
+);

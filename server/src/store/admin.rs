@@ -331,30 +331,32 @@ pub mod selects {
     pub const CLICKS: &str = "SELECT id, session_id, link_id, creator_id, clicked_at, client_ip, client_network, user_agent, referrer FROM clicks";
     pub const LEADS: &str = "SELECT id, email, company, name, job_title, linkedin_url, created_at, updated_at FROM leads";
     /// `corroborated_by_lead_id` is the mark PostgreSQL (and SQLite before the counts
-    /// moved to memory) wrote on the session, or else the lead of the first
-    /// confirmation of its company or domain at or after its inference (and, once its
-    /// own signup confirmed it, no later): see `store::related`.
+    /// moved to memory) wrote on the session, or else the lead of the click whose
+    /// confirmation was the first corroboration of its company or domain at or after
+    /// its inference (and, once its own signup confirmed it, no later): see
+    /// `store::related`.
     pub const INFERENCES: &str = "SELECT inference_id, session_id, id AS click_id, creator_id, status,
         inferred_company, inferred_domain, confidence, source, kind, inferred_at, enrich_attempts, enrich_error,
         confirmed_company, confirmed_at,
         mismatch, lead_id, COALESCE(corroborated_by_lead_id, (
-            SELECT lead_id FROM (
+            SELECT x.lead_id FROM (
                 SELECT * FROM (
-                    SELECT x.confirmed_at AS at, x.lead_id FROM clicks x
-                    WHERE x.status = 'confirmed' AND x.confirmed_company_key = c.inferred_company_key
-                      AND x.confirmed_at >= c.inferred_at
-                      AND x.confirmed_at <= COALESCE(c.confirmed_at, 9223372036854775807)
-                      AND x.id <> c.id
-                    ORDER BY x.confirmed_at LIMIT 1) AS by_key
+                    SELECT corroborated_at, click_id FROM corroborations
+                    WHERE match_key = 'company:' || c.inferred_company_key
+                      AND corroborated_at >= c.inferred_at
+                      AND corroborated_at <= COALESCE(c.confirmed_at, 9223372036854775807)
+                      AND click_id <> c.id
+                    ORDER BY corroborated_at LIMIT 1) AS by_key
                 UNION ALL
                 SELECT * FROM (
-                    SELECT x.confirmed_at AS at, x.lead_id FROM clicks x
-                    WHERE x.status = 'confirmed' AND x.confirmed_domain = c.inferred_domain
-                      AND x.confirmed_at >= c.inferred_at
-                      AND x.confirmed_at <= COALESCE(c.confirmed_at, 9223372036854775807)
-                      AND x.id <> c.id
-                    ORDER BY x.confirmed_at LIMIT 1) AS by_domain
-            ) AS first_confirmation ORDER BY at LIMIT 1)),
+                    SELECT corroborated_at, click_id FROM corroborations
+                    WHERE match_key = 'domain:' || c.inferred_domain
+                      AND corroborated_at >= c.inferred_at
+                      AND corroborated_at <= COALESCE(c.confirmed_at, 9223372036854775807)
+                      AND click_id <> c.id
+                    ORDER BY corroborated_at LIMIT 1) AS by_domain
+            ) AS first_corroboration JOIN clicks x ON x.id = first_corroboration.click_id
+            ORDER BY first_corroboration.corroborated_at LIMIT 1)),
         clicked_at AS created_at, updated_at FROM clicks c";
 }
 

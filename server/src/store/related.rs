@@ -15,11 +15,13 @@
 //! cost every inferred click two inserts at random places in two B-trees, each a page
 //! of its own in the redirect's commit, and marking a company's sessions one by one cost
 //! its first signup one write per session; together they halved both endpoints once most
-//! clicks were inferred. On SQLite a corroboration is recorded once, on the confirming
-//! click itself (`confirmed_company_key`, `confirmed_domain`, `confirmed_at`), and a
-//! session's corroborating lead is derived when it is read
-//! ([`super::admin::selects::INFERENCES`]): the first confirmation of its company or
-//! domain at or after its inference. The counts are rebuilt from the file at start.
+//! clicks were inferred. On SQLite a signup that corroborated any session records it
+//! once, in `corroborations` (a row for its company key and one for its business
+//! domain), and a session's corroborating lead is derived when it is read
+//! ([`super::admin::selects::INFERENCES`]): the lead of the confirming click of the
+//! first such row at or after its inference. A signup that corroborated nothing records
+//! nothing: no session inferred before it was still uncorroborated, so no read needs it.
+//! The counts are rebuilt from the file at start.
 
 use std::collections::{HashMap, HashSet};
 
@@ -208,19 +210,20 @@ impl RelatedCounts {
         }
     }
 
-    /// Rebuilt from the file: the last confirmation of every company and domain (from
-    /// the confirmed clicks' index), then one pass over the inferred clicks.
+    /// Rebuilt from the file: the last corroboration of every company and domain, then
+    /// one pass over the inferred clicks.
     pub fn load(conn: &rusqlite::Connection) -> rusqlite::Result<Self> {
         let mut counts = Self::default();
-        let mut stmt = conn.prepare(LAST_CONFIRMED_BY_KEY)?;
+        let mut stmt = conn.prepare(LAST_CORROBORATIONS)?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
-            counts.key_confirmed.insert(row.get(0)?, row.get(1)?);
-        }
-        let mut stmt = conn.prepare(LAST_CONFIRMED_BY_DOMAIN)?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            counts.domain_confirmed.insert(row.get(0)?, row.get(1)?);
+            let match_key: String = row.get(0)?;
+            let at: i64 = row.get(1)?;
+            if let Some(key) = match_key.strip_prefix(COMPANY) {
+                counts.key_confirmed.insert(key.to_owned(), at);
+            } else if let Some(domain) = match_key.strip_prefix(DOMAIN) {
+                counts.domain_confirmed.insert(domain.to_owned(), at);
+            }
         }
         let mut stmt = conn.prepare(INFERRED_CLICKS)?;
         let mut rows = stmt.query([])?;
@@ -246,17 +249,19 @@ fn restore(map: &mut HashMap<String, i64>, key: String, was: Option<i64>) {
     };
 }
 
-/// Each company key's last confirmation, from `clicks_confirmed_key_idx`.
-pub(crate) const LAST_CONFIRMED_BY_KEY: &str =
-    "SELECT confirmed_company_key, MAX(confirmed_at) FROM clicks
-     WHERE status = 'confirmed' AND confirmed_company_key IS NOT NULL
-     GROUP BY confirmed_company_key";
+/// `corroborations.match_key` of a company key, and of a domain.
+const COMPANY: &str = "company:";
+const DOMAIN: &str = "domain:";
 
-/// Each domain's last confirmation, from `clicks_confirmed_domain_idx`.
-pub(crate) const LAST_CONFIRMED_BY_DOMAIN: &str =
-    "SELECT confirmed_domain, MAX(confirmed_at) FROM clicks
-     WHERE status = 'confirmed' AND confirmed_domain IS NOT NULL
-     GROUP BY confirmed_domain";
+/// Each company's and domain's last corroboration (a walk of the primary key).
+pub(crate) const LAST_CORROBORATIONS: &str =
+    "SELECT match_key, MAX(corroborated_at) FROM corroborations GROUP BY match_key";
+
+/// Records a corroboration (a signup confirmed again in the same millisecond through the
+/// same click is the same one).
+const RECORD_CORROBORATION: &str =
+    "INSERT INTO corroborations (match_key, corroborated_at, click_id) VALUES (?, ?, ?)
+     ON CONFLICT DO NOTHING";
 
 /// Every inferred click: the one pass at start.
 const INFERRED_CLICKS: &str =
@@ -308,7 +313,17 @@ pub(crate) fn corroborate(
 ) -> Result<u64, DbError> {
     match tx.dialect() {
         Dialect::Postgres => mark_related(tx, click_id, key, domain, lead_id, now),
-        Dialect::Sqlite => Ok(counts(tx)?.corroborate(key, domain, now)),
+        Dialect::Sqlite => {
+            let corroborated = counts(tx)?.corroborate(key, domain, now);
+            if corroborated > 0 {
+                let matches = std::iter::once(format!("{COMPANY}{key}"))
+                    .chain(domain.map(|domain| format!("{DOMAIN}{domain}")));
+                for match_key in matches {
+                    tx.execute(RECORD_CORROBORATION, sql_params![match_key, now, click_id])?;
+                }
+            }
+            Ok(corroborated)
+        }
     }
 }
 

@@ -104,8 +104,6 @@ fn rebuilding_clicks_and_signup_events_keeps_rows_references_and_rules() {
     assert_eq!(
         indexes,
         [
-            "clicks_confirmed_domain_idx",
-            "clicks_confirmed_key_idx",
             "clicks_corroborated_idx",
             "clicks_enrich_due_idx",
             "clicks_lead_idx",

@@ -80,7 +80,6 @@ pub(crate) struct InferenceRow {
     /// Marked corroborated (see [`related`]).
     pub marked: bool,
     pub confirmed_company_key: Option<String>,
-    pub confirmed_domain: Option<String>,
     pub confirmed_at: Option<i64>,
 }
 
@@ -176,8 +175,7 @@ pub(crate) fn inference_for_session(
             inferred_at: row.opt_int(10)?,
             marked: row.int(11)? != 0,
             confirmed_company_key: row.opt_text(12)?,
-            confirmed_domain: row.opt_text(13)?,
-            confirmed_at: row.opt_int(14)?,
+            confirmed_at: row.opt_int(13)?,
         })
     })
 }
@@ -330,7 +328,7 @@ pub(crate) const INFERENCE_FOR_SESSION: &str =
     "SELECT id, inference_id, status, inferred_company, inferred_domain, pending_signup_id,
          client_ip, client_network, kind, inferred_company_key, inferred_at,
          CASE WHEN corroborated_at IS NULL THEN 0 ELSE 1 END, confirmed_company_key,
-         confirmed_domain, confirmed_at
+         confirmed_at
      FROM clicks WHERE session_id = ?";
 
 /// Confirms the session's company from a signup and corroborates other sessions'
@@ -364,26 +362,21 @@ pub(crate) fn confirm(
         related::no_longer_inferred(tx, &inferred)?;
     }
     // A confirmation is evidence once: a repeated signup of the same company keeps the
-    // first one's time and domain and corroborates nothing more. A signup naming
-    // another company replaces it.
+    // first one's time and corroborates nothing more. A signup naming another company
+    // replaces it.
     let first_evidence = inference.confirmed_company_key.as_deref() != Some(confirmed_key.as_str());
-    let (confirmed_at, confirmed_domain) = if first_evidence {
-        (now, business_domain.map(str::to_owned))
-    } else {
-        (
-            inference.confirmed_at.unwrap_or(now),
-            inference.confirmed_domain.clone(),
-        )
+    let confirmed_at = match inference.confirmed_at {
+        Some(at) if !first_evidence => at,
+        _ => now,
     };
     tx.execute(
         "UPDATE clicks SET status = 'confirmed', confirmed_company = ?, confirmed_company_key = ?,
-             confirmed_domain = ?, confirmed_at = ?, mismatch = ?, lead_id = ?,
+             confirmed_at = ?, mismatch = ?, lead_id = ?,
              pending_signup_id = NULL, updated_at = ?
          WHERE id = ?",
         sql_params![
             &signup.company,
             &confirmed_key,
-            &confirmed_domain,
             confirmed_at,
             !matched,
             lead_id,
