@@ -139,7 +139,9 @@ impl RelatedCounts {
 
     /// A signup confirmed company `key` (and `domain`, from a business email) at `at`:
     /// every session inferred as either and not yet corroborated now is. Returns how
-    /// many.
+    /// many. Only a confirmation that corroborated a session is remembered (and
+    /// recorded in the file): one that found none changes nothing a later session's
+    /// count depends on, and memory then holds exactly what a restart rebuilds.
     pub(crate) fn corroborate(&mut self, key: &str, domain: Option<&str>, at: i64) -> u64 {
         let mut corroborated = 0;
         let domains: Vec<Option<String>> = self
@@ -161,7 +163,12 @@ impl RelatedCounts {
                 corroborated += self.count(k, Some(domain));
                 self.set_count(k, Some(domain), 0);
             }
-            let was = self.domain_confirmed.insert(domain.to_owned(), at);
+        }
+        if corroborated == 0 {
+            return 0;
+        }
+        if let Some(domain) = domain {
+            let was = self.domain_confirmed.get(domain).copied();
             self.domain_confirmed
                 .insert(domain.to_owned(), was.map_or(at, |was| was.max(at)));
             self.undo.push(Undo::DomainConfirmed {
@@ -169,7 +176,7 @@ impl RelatedCounts {
                 was,
             });
         }
-        let was = self.key_confirmed.insert(key.to_owned(), at);
+        let was = self.key_confirmed.get(key).copied();
         self.key_confirmed
             .insert(key.to_owned(), was.map_or(at, |was| was.max(at)));
         self.undo.push(Undo::KeyConfirmed {
@@ -391,11 +398,12 @@ mod tests {
         counts.add(&click("globex", Some("globex.com"), 13));
         assert_eq!(counts.corroborate("acme", Some("acme.com"), 20), 3);
         assert_eq!(counts.corroborate("acme", Some("acme.com"), 21), 0);
-        // Inferred at or before the last confirmation: already corroborated.
-        counts.add(&click("acme", None, 21));
+        // Inferred at or before the last corroboration: already corroborated.
+        counts.add(&click("acme", None, 20));
         counts.add(&click("acme corp", Some("acme.com"), 20));
         assert_eq!(counts.corroborate("acme", Some("acme.com"), 30), 0);
-        counts.add(&click("acme", None, 31));
+        // The confirmation at 21 corroborated nothing and is not remembered.
+        counts.add(&click("acme", None, 21));
         assert_eq!(counts.corroborate("acme", None, 40), 1);
         assert_eq!(counts.corroborate("globex", None, 40), 1);
     }
