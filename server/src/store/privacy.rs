@@ -29,7 +29,9 @@ pub struct EraseLead {
     pub email_key: String,
 }
 
-// A person's events are those with their email or their lead. Each condition is its own
+// A person's events are those with their lead, and those with their email and no lead
+// (an unknown session, a replayed answer): every event with a lead carries that lead's
+// email, and the email index holds only events without one. Each condition is its own
 // index search, joined with UNION: written with OR, both statements scanned the whole
 // signup log (see `store::query_plans`).
 
@@ -37,7 +39,7 @@ pub struct EraseLead {
 /// replay a lead that no longer exists.
 pub(crate) const ERASE_IDEMPOTENCY_KEYS: &str = "DELETE FROM idempotency_keys WHERE key IN (
          SELECT idempotency_key FROM signup_events
-         WHERE email_key = ?1 AND idempotency_key IS NOT NULL
+         WHERE email_key = ?1 AND lead_id IS NULL AND idempotency_key IS NOT NULL
          UNION
          SELECT idempotency_key FROM signup_events
          WHERE lead_id = ?2 AND idempotency_key IS NOT NULL)";
@@ -47,7 +49,7 @@ pub(crate) const ERASE_EVENTS: &str =
     "UPDATE signup_events SET payload = '{\"erased\":true}', lead_id = NULL,
          email_key = NULL, idempotency_key = NULL
      WHERE id IN (
-         SELECT id FROM signup_events WHERE email_key = ?1
+         SELECT id FROM signup_events WHERE email_key = ?1 AND lead_id IS NULL
          UNION
          SELECT id FROM signup_events WHERE lead_id = ?2)";
 
