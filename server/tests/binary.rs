@@ -170,26 +170,12 @@ async fn demo_shows_upgraded_mismatch_and_stats() {
     assert!(page.contains(&session) && page.contains("/api/track/signup"));
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let signup = |session: String, email: &'static str, company: &'static str| {
-        let base = base.clone();
-        async move {
-            http()
-                .post(format!("{base}/api/track/signup"))
-                .json(&json!({ "session_id": session, "email": email, "company": company }))
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
-    };
-    let up = signup(session, "jane@acme.example", "Acme Inc").await;
+    let up = signup(&base, &session, "jane@acme.example", "Acme Inc").await;
     assert_eq!(up["result"]["action"], "upgraded", "{up}");
 
     let second = click(&base, "demo", "127.0.0.1").await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let mm = signup(second, "bob@globex.example", "Globex").await;
+    let mm = signup(&base, &second, "bob@globex.example", "Globex").await;
     assert_eq!(mm["result"]["action"], "mismatch_handled", "{mm}");
     assert_eq!(mm["result"]["old_company"], "Acme Corporation");
 

@@ -281,16 +281,21 @@ fn counts(tx: &mut dyn Tx) -> Result<&mut RelatedCounts, DbError> {
     tx.related_counts().ok_or(DbError::NoRelatedCounts)
 }
 
+/// Applies `change` to SQLite's counts; on PostgreSQL the partial indexes follow the
+/// rows by themselves.
+fn on_sqlite_counts(
+    tx: &mut dyn Tx,
+    change: impl FnOnce(&mut RelatedCounts),
+) -> Result<(), DbError> {
+    if tx.dialect() == Dialect::Sqlite {
+        change(counts(tx)?);
+    }
+    Ok(())
+}
+
 /// A session was inferred as `click`'s company.
 pub(crate) fn inferred(tx: &mut dyn Tx, click: &InferredCompany<'_>) -> Result<(), DbError> {
-    match tx.dialect() {
-        // The partial indexes take the row by themselves.
-        Dialect::Postgres => Ok(()),
-        Dialect::Sqlite => {
-            counts(tx)?.add(click);
-            Ok(())
-        }
-    }
+    on_sqlite_counts(tx, |counts| counts.add(click))
 }
 
 /// A session inferred as `click`'s company is no longer.
@@ -298,13 +303,7 @@ pub(crate) fn no_longer_inferred(
     tx: &mut dyn Tx,
     click: &InferredCompany<'_>,
 ) -> Result<(), DbError> {
-    match tx.dialect() {
-        Dialect::Postgres => Ok(()),
-        Dialect::Sqlite => {
-            counts(tx)?.remove(click);
-            Ok(())
-        }
-    }
+    on_sqlite_counts(tx, |counts| counts.remove(click))
 }
 
 /// A signup through click `click_id` confirmed company `key` (and `domain`, from a
