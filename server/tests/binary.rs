@@ -95,6 +95,18 @@ async fn new_link(base: &str) -> String {
     link["slug"].as_str().unwrap().to_owned()
 }
 
+/// The session's inference, as the admin API lists it.
+async fn inference(base: &str, session: &str) -> Value {
+    admin(
+        base,
+        reqwest::Method::GET,
+        &format!("/api/admin/inferences?session_id={session}"),
+        None,
+    )
+    .await["data"][0]
+        .clone()
+}
+
 async fn click(base: &str, slug: &str, ip: &str) -> Option<String> {
     let resp = http()
         .get(format!("{base}/c/{slug}"))
@@ -291,22 +303,10 @@ async fn related_inferences_are_counted_across_a_crash() {
     let up = signup(&second.base, &sessions[1], "bob@acme.com", "Acme").await;
     assert_eq!(up["related_updated"], 2, "{up}");
     for session in [&later, &after] {
-        let page = admin(
-            &second.base,
-            reqwest::Method::GET,
-            &format!("/api/admin/inferences?session_id={session}"),
-            None,
-        )
-        .await;
-        assert_eq!(page["data"][0]["corroborated_by_lead_id"], up["lead_id"]);
+        let corroborated = inference(&second.base, session).await;
+        assert_eq!(corroborated["corroborated_by_lead_id"], up["lead_id"]);
     }
-    let page = admin(
-        &second.base,
-        reqwest::Method::GET,
-        &format!("/api/admin/inferences?session_id={}", sessions[2]),
-        None,
-    )
-    .await;
+    let earlier = inference(&second.base, &sessions[2]).await;
     let first_lead = admin(
         &second.base,
         reqwest::Method::GET,
@@ -315,7 +315,7 @@ async fn related_inferences_are_counted_across_a_crash() {
     )
     .await;
     assert_eq!(
-        page["data"][0]["corroborated_by_lead_id"],
+        earlier["corroborated_by_lead_id"],
         first_lead["data"][0]["id"]
     );
     assert!(second.signal("-TERM").await.success());
@@ -359,23 +359,16 @@ async fn sigkill_after_the_redirect_keeps_the_click_and_restart_finishes_its_inf
         &["--trust-proxy", "--ip-companies", table.to_str().unwrap()],
     )
     .await;
-    let mut inference = Value::Null;
+    let mut settled = Value::Null;
     for _ in 0..6000 {
-        let page = admin(
-            &second.base,
-            reqwest::Method::GET,
-            &format!("/api/admin/inferences?session_id={session}"),
-            None,
-        )
-        .await;
-        inference = page["data"][0].clone();
-        if inference["status"] == "inferred" {
+        settled = inference(&second.base, &session).await;
+        if settled["status"] == "inferred" {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(inference["status"], "inferred", "{inference}");
-    assert_eq!(inference["inferred_company"], "Acme Corporation");
+    assert_eq!(settled["status"], "inferred", "{settled}");
+    assert_eq!(settled["inferred_company"], "Acme Corporation");
     assert!(second.signal("-TERM").await.success());
 }
 
@@ -470,24 +463,17 @@ async fn import_asn_indexes_the_public_data_and_the_server_answers_from_it() {
         (&apple, "inferred", Value::from("Apple Inc.")),
         (&cloudflare, "no_company", Value::Null),
     ] {
-        let mut inference = Value::Null;
+        let mut settled = Value::Null;
         for _ in 0..500 {
-            inference = admin(
-                &server.base,
-                reqwest::Method::GET,
-                &format!("/api/admin/inferences?session_id={session}"),
-                None,
-            )
-            .await["data"][0]
-                .clone();
-            if inference["status"] != "pending" {
+            settled = inference(&server.base, session).await;
+            if settled["status"] != "pending" {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        assert_eq!(inference["status"], status, "{inference}");
-        assert_eq!(inference["inferred_company"], company);
-        assert_eq!(inference["source"], "asn");
+        assert_eq!(settled["status"], status, "{settled}");
+        assert_eq!(settled["inferred_company"], company);
+        assert_eq!(settled["source"], "asn");
     }
     assert!(server.signal("-TERM").await.success());
 }
@@ -533,23 +519,16 @@ async fn sigkill_during_enrichment_and_the_restart_finishes_the_job() {
     // (LEASE_MS, 30 s) to run out: hence up to a minute.
     fake.set_mode("ok").await;
     let mut second = Proc::spawn(&db, &args).await;
-    let mut inference = Value::Null;
+    let mut settled = Value::Null;
     for _ in 0..6000 {
-        inference = admin(
-            &second.base,
-            reqwest::Method::GET,
-            &format!("/api/admin/inferences?session_id={session}"),
-            None,
-        )
-        .await["data"][0]
-            .clone();
-        if inference["status"] == "inferred" {
+        settled = inference(&second.base, &session).await;
+        if settled["status"] == "inferred" {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(inference["inferred_company"], "Initech", "{inference}");
-    assert_eq!(inference["source"], "http");
+    assert_eq!(settled["inferred_company"], "Initech", "{settled}");
+    assert_eq!(settled["source"], "http");
     assert_eq!(
         count(&db, &format!("SELECT COUNT(*) FROM clicks WHERE session_id = '{session}' AND client_ip IS NULL AND client_network = '10.1.7.0/24' AND enrich_due_at IS NULL")).await,
         1,

@@ -86,7 +86,7 @@ impl WriteOp for RecordClick {
             .concat(),
         )?;
         if let Some(company) = &attributed {
-            related::inferred(tx, &company.inferred_at(self.clicked_at))?;
+            related::inferred(tx, &company.inferred_when(self.clicked_at))?;
         }
         Ok(())
     }

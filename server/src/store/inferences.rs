@@ -82,7 +82,7 @@ impl WriteOp for SettleInference {
             .concat(),
         )?;
         if let Some(company) = &attributed {
-            related::inferred(tx, &company.inferred_at(self.now))?;
+            related::inferred(tx, &company.inferred_when(self.now))?;
         }
 
         let (deferred, learned) = match &inference.pending_signup_id {
@@ -133,8 +133,8 @@ pub(crate) struct Attributed<'a> {
 }
 
 impl Attributed<'_> {
-    /// As the related-inference counts take it.
-    pub fn inferred_at(&self, inferred_at: i64) -> InferredCompany<'_> {
+    /// As the related-inference counts take it: inferred at `inferred_at`.
+    pub fn inferred_when(&self, inferred_at: i64) -> InferredCompany<'_> {
         InferredCompany {
             key: &self.key,
             domain: self.domain,

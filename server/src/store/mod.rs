@@ -77,7 +77,7 @@ impl From<DbError> for StoreError {
             DbError::Sqlite(e) => e.into(),
             DbError::Postgres(e) => e.into(),
             DbError::Conversion(e) => Self::Internal(e),
-            DbError::NoRelatedCounts => Self::Internal(DbError::NoRelatedCounts.to_string()),
+            err @ DbError::NoRelatedCounts => Self::Internal(err.to_string()),
         }
     }
 }
