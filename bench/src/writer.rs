@@ -3,6 +3,8 @@
 //! the writer thread's CPU time per write, which is steadier than throughput on a shared
 //! machine and says directly what a change to the writer saves.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,7 +13,7 @@ use naano_core::SignupRequest;
 use naano_server::store::admin::{CreateCreator, CreateLink};
 use naano_server::store::clicks::{ClickInference, RecordClick};
 use naano_server::store::signup::ApplySignup;
-use naano_server::store::{new_id, now_ms, PgSettings, Store, WriteOp};
+use naano_server::store::{new_id, now_ms, PgSettings, SqliteSettings, Store, StoreError, WriteOp};
 
 use crate::{company_ip, signup_body, COMPANIES};
 use naano_core::OrgKind;
@@ -57,13 +59,33 @@ impl Phase {
     }
 }
 
-/// Runs `make(i)` writes from `callers` tasks for `phase`.
-async fn measure<O, F>(store: &Store, callers: usize, phase: Duration, make: F) -> Phase
-where
-    O: WriteOp,
-    F: Fn(usize) -> O + Send + Sync + 'static,
-{
-    let make = Arc::new(make);
+/// The `i`th write of a phase, on `store`.
+type WriteFn = Arc<
+    dyn Fn(Store, usize) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// Writes `make(i)` through `Store::write`: each caller waits for the commit.
+fn committed<O: WriteOp>(make: impl Fn(usize) -> O + Send + Sync + 'static) -> WriteFn {
+    Arc::new(move |store, i| {
+        let op = make(i);
+        Box::pin(async move { store.write(op).await.map(drop) })
+    })
+}
+
+/// Records the click `make(i)` as the redirect does, through the click journal: each
+/// caller waits for its journal line, and the writer commits the clicks behind.
+fn journaled(make: impl Fn(usize) -> RecordClick + Send + Sync + 'static) -> WriteFn {
+    Arc::new(move |store, i| {
+        let click = make(i);
+        Box::pin(async move { store.record_click(click).await })
+    })
+}
+
+/// Runs `make(i)` writes from `callers` tasks for `phase`; the phase ends once the
+/// writer has committed them all.
+async fn measure(store: &Store, callers: usize, phase: Duration, make: WriteFn) -> Phase {
     let stop = Arc::new(AtomicBool::new(false));
     let next = Arc::new(AtomicU64::new(0));
     let cpu_before = thread_cpu("naano-writer");
@@ -79,7 +101,7 @@ where
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                    if let Err(err) = store.write(make(i)).await {
+                    if let Err(err) = make(store.clone(), i).await {
                         eprintln!("write failed: {err}");
                     }
                 }
@@ -90,6 +112,10 @@ where
     stop.store(true, Ordering::Relaxed);
     for task in tasks {
         let _ = task.await;
+    }
+    // A read first waits for every journaled click to be committed.
+    if let Err(err) = store.ping().await {
+        eprintln!("read failed: {err}");
     }
     Phase {
         writes: next.load(Ordering::Relaxed),
@@ -107,7 +133,7 @@ pub async fn run(phase: Duration, callers: usize) -> Result<(), Box<dyn std::err
         statement_timeout: Duration::from_secs(5),
         acquire_timeout: Duration::from_secs(5),
     };
-    let (store, _done) = Store::open(&url, 256, pg).await?;
+    let (store, _done) = Store::open(&url, SqliteSettings::default(), pg).await?;
     let creator = store
         .write(CreateCreator {
             id: new_id(),
@@ -168,31 +194,37 @@ async fn clicks_then_signups(
     let click_sessions = Arc::clone(sessions);
     let link = Arc::clone(link);
     let span = sessions.len() / 2;
-    let clicks = measure(store, callers, phase, move |i| {
-        let n = i % span;
-        let inference = if inferred {
-            ClickInference::Settled(Some(Answer {
-                company: format!("Company {}", n % COMPANIES),
-                domain: Some(format!("company{}.example", n % COMPANIES)),
-                confidence: 0.8,
-                source: "learned".into(),
-                kind: OrgKind::Business,
-            }))
-        } else {
-            ClickInference::Settled(None)
-        };
-        RecordClick {
-            click_id: new_id(),
-            inference_id: new_id(),
-            session_id: click_sessions[offset + n].clone(),
-            link: Arc::clone(&link),
-            clicked_at: now_ms(),
-            client_ip: Some(company_ip(n).into()),
-            user_agent: Some("Mozilla/5.0 (bench)".into()),
-            referrer: Some("https://www.linkedin.com/".into()),
-            inference,
-        }
-    })
+    let clicks = measure(
+        store,
+        callers,
+        phase,
+        journaled(move |i| {
+            let n = i % span;
+            let inference = if inferred {
+                ClickInference::Settled(Some(Answer {
+                    company: format!("Company {}", n % COMPANIES),
+                    domain: Some(format!("company{}.example", n % COMPANIES)),
+                    confidence: 0.8,
+                    source: "learned".into(),
+                    kind: OrgKind::Business,
+                }))
+            } else {
+                ClickInference::Settled(None)
+            };
+            RecordClick {
+                click_id: new_id(),
+                inference_id: new_id(),
+                session_id: click_sessions[offset + n].clone(),
+                link_id: link.id.clone(),
+                creator_id: link.creator_id.clone(),
+                clicked_at: now_ms(),
+                client_ip: Some(company_ip(n).into()),
+                user_agent: Some("Mozilla/5.0 (bench)".into()),
+                referrer: Some("https://www.linkedin.com/".into()),
+                inference,
+            }
+        }),
+    )
     .await;
 
     let recorded = (clicks.writes as usize).min(span);
@@ -205,16 +237,21 @@ async fn clicks_then_signups(
                 .map_err(|e| format!("the bench's signup is invalid: {e}").into())
         })
         .collect::<Result<Vec<_>, Box<dyn std::error::Error>>>()?;
-    let signups = measure(store, callers, phase, move |i| {
-        let signup = bodies[i % bodies.len()].clone();
-        ApplySignup {
-            signup,
-            idempotency: None,
-            event_id: new_id(),
-            new_lead_id: new_id(),
-            now: now_ms(),
-        }
-    })
+    let signups = measure(
+        store,
+        callers,
+        phase,
+        committed(move |i| {
+            let signup = bodies[i % bodies.len()].clone();
+            ApplySignup {
+                signup,
+                idempotency: None,
+                event_id: new_id(),
+                new_lead_id: new_id(),
+                now: now_ms(),
+            }
+        }),
+    )
     .await;
     Ok((clicks, signups))
 }

@@ -138,6 +138,12 @@ pub struct Config {
     /// Most writes committed together in one SQLite transaction (group commit).
     #[arg(long, env = "NAANO_MAX_BATCH", default_value_t = 256, hide = true)]
     pub max_batch: usize,
+
+    /// Longest SQLite's writer lets acknowledged clicks gather before committing them,
+    /// in ms, while no other write waits (tests set it high to hold clicks in the click
+    /// journal).
+    #[arg(long, env = "NAANO_CLICK_LINGER_MS", default_value_t = 2, hide = true)]
+    pub click_linger_ms: u64,
 }
 
 /// Maintenance commands.
@@ -172,6 +178,14 @@ impl Config {
     pub fn asn_index_path(&self) -> Option<&std::path::Path> {
         let raw = self.asn_index.as_os_str();
         (!raw.is_empty() && raw != "none").then_some(self.asn_index.as_path())
+    }
+
+    /// The SQLite writer's settings.
+    pub fn sqlite_settings(&self) -> crate::store::SqliteSettings {
+        crate::store::SqliteSettings {
+            max_batch: self.max_batch,
+            click_linger: std::time::Duration::from_millis(self.click_linger_ms),
+        }
     }
 
     /// The PostgreSQL pool settings.

@@ -102,8 +102,12 @@ impl Server {
             addr: config.listen,
             source,
         })?;
-        let (store, writer_done) =
-            Store::open(&config.database_url, config.max_batch, config.pg_settings()).await?;
+        let (store, writer_done) = Store::open(
+            &config.database_url,
+            config.sqlite_settings(),
+            config.pg_settings(),
+        )
+        .await?;
         let learned = Arc::new(LearnedNetworks::default());
         if let Err(err) = learned.refresh(&store, 0).await {
             tracing::warn!(error = %err, "cannot load learned networks yet; the worker retries");

@@ -40,7 +40,8 @@ async fn the_wal_stays_bounded_while_writes_never_pause() {
                         click_id: new_id(),
                         inference_id: new_id(),
                         session_id: naano_core::new_session_id().unwrap(),
-                        link: Arc::clone(&target),
+                        link_id: target.id.clone(),
+                        creator_id: target.creator_id.clone(),
                         clicked_at: now_ms(),
                         client_ip: Some("192.0.2.1".parse().unwrap()),
                         // A long user agent, as browsers send, makes every frame count.

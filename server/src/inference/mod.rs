@@ -27,7 +27,7 @@ use std::time::Duration;
 use naano_core::OrgKind;
 
 /// One provider's answer for an IP.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Answer {
     /// The organisation's name (for a non-business kind, the ISP's or cloud's name).
     pub company: String,

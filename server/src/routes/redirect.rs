@@ -75,14 +75,15 @@ async fn follow(
         click_id,
         inference_id: new_id(),
         session_id: session_id.clone(),
-        link,
+        link_id: link.id.clone(),
+        creator_id: link.creator_id.clone(),
         clicked_at: now,
         client_ip: ip,
         user_agent: header_text(&headers, header::USER_AGENT),
         referrer: header_text(&headers, header::REFERER),
         inference,
     };
-    state.store.write(click).await?;
+    state.store.record_click(click).await?;
     if let Some(job) = job {
         state.enrichment.enqueue(job);
     }

@@ -4,17 +4,17 @@
 //! claims the job).
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use super::db::{DbError, Tx};
 use super::inferences::inference_values;
 use super::related;
-use super::{LinkTarget, WriteOp};
+use super::WriteOp;
 use crate::inference::Answer;
 use crate::sql_params;
 
 /// What is known of the click's company when it is recorded.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ClickInference {
     /// Enrichment has to go to the network: a job, leased to this process until then
     /// (Unix ms).
@@ -24,9 +24,10 @@ pub enum ClickInference {
     Settled(Option<Answer>),
 }
 
-/// A click to record. Ids are chosen by the caller so that a retried batch writes the
-/// same rows.
-#[derive(Debug, Clone)]
+/// A click to record. Ids are chosen by the caller so that a retried batch, or a click
+/// replayed from SQLite's click journal, writes the same rows (a click whose id is
+/// already recorded is skipped).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RecordClick {
     /// Click id.
     pub click_id: String,
@@ -35,7 +36,9 @@ pub struct RecordClick {
     /// The freshly issued session id.
     pub session_id: String,
     /// The link clicked.
-    pub link: Arc<LinkTarget>,
+    pub link_id: String,
+    /// Its creator.
+    pub creator_id: String,
     /// Unix ms.
     pub clicked_at: i64,
     /// Client IP: stored only with a job (enrichment needs it); a settled click keeps
@@ -63,17 +66,18 @@ impl WriteOp for RecordClick {
         };
         let network = self.client_ip.map(naano_core::client_network);
         let (values, attributed) = inference_values(answer);
-        tx.execute(
+        let inserted = tx.execute(
             "INSERT INTO clicks (id, session_id, link_id, creator_id, clicked_at, client_network,
                  user_agent, referrer, inference_id, status, inferred_company, inferred_company_key,
                  inferred_domain, confidence, source, kind, inferred_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO NOTHING",
             &[
                 sql_params![
                     &self.click_id,
                     &self.session_id,
-                    &self.link.id,
-                    &self.link.creator_id,
+                    &self.link_id,
+                    &self.creator_id,
                     self.clicked_at,
                     network,
                     &self.user_agent,
@@ -85,7 +89,8 @@ impl WriteOp for RecordClick {
             ]
             .concat(),
         )?;
-        if let Some(company) = &attributed {
+        // A click replayed from the journal after it was committed counts once.
+        if let (1, Some(company)) = (inserted, &attributed) {
             related::inferred(tx, &company.inferred_when(self.clicked_at))?;
         }
         Ok(())
@@ -97,12 +102,13 @@ impl RecordClick {
         tx.execute(
             "INSERT INTO clicks (id, session_id, link_id, creator_id, clicked_at, client_ip, user_agent,
                  referrer, inference_id, status, updated_at, enrich_due_at, enrich_lease_until)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)
+             ON CONFLICT (id) DO NOTHING",
             sql_params![
             &self.click_id,
             &self.session_id,
-            &self.link.id,
-            &self.link.creator_id,
+            &self.link_id,
+            &self.creator_id,
             self.clicked_at,
             self.client_ip.map(|ip| ip.to_string()),
             &self.user_agent,

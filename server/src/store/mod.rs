@@ -3,6 +3,7 @@
 //! records), each written once against [`db::Tx`].
 
 pub mod admin;
+pub mod click_journal;
 pub mod clicks;
 pub mod db;
 pub mod inferences;
@@ -137,6 +138,12 @@ pub enum OpenError {
     /// The writer thread could not be started.
     #[error("cannot start the writer thread: {0}")]
     Thread(#[from] std::io::Error),
+    /// The click journal could not be read or started.
+    #[error(transparent)]
+    Journal(#[from] click_journal::JournalError),
+    /// Clicks from the journal could not be committed (the journal is kept).
+    #[error("cannot commit the clicks of the click journal: {0}")]
+    Replay(DbError),
 }
 
 /// A tracking link, as the redirect needs it. Links never change once created, which is
@@ -165,6 +172,25 @@ enum Backend {
 pub struct Store {
     backend: Backend,
     links: Arc<RwLock<HashMap<String, Arc<LinkTarget>>>>,
+}
+
+/// Settings of SQLite's writer.
+#[derive(Debug, Clone, Copy)]
+pub struct SqliteSettings {
+    /// Most writes committed together in one transaction.
+    pub max_batch: usize,
+    /// Longest acknowledged clicks gather before they are committed while no other
+    /// write waits (see `writer::DEFAULT_CLICK_LINGER`).
+    pub click_linger: std::time::Duration,
+}
+
+impl Default for SqliteSettings {
+    fn default() -> Self {
+        Self {
+            max_batch: 256,
+            click_linger: writer::DEFAULT_CLICK_LINGER,
+        }
+    }
 }
 
 /// Settings of the PostgreSQL pool.
@@ -197,7 +223,7 @@ impl Store {
     /// write commits on its own).
     pub async fn open(
         url: &str,
-        max_batch: usize,
+        sqlite: SqliteSettings,
         pg: PgSettings,
     ) -> Result<(Self, tokio::sync::oneshot::Receiver<()>), OpenError> {
         let (backend, done) = if url.starts_with("postgres://") || url.starts_with("postgresql://")
@@ -207,7 +233,7 @@ impl Store {
             let _ = tx.send(());
             (Backend::Postgres(store), rx)
         } else {
-            let (store, done) = sqlite::SqliteStore::open(url, max_batch).await?;
+            let (store, done) = sqlite::SqliteStore::open(url, sqlite).await?;
             (Backend::Sqlite(store), done)
         };
         Ok((
@@ -233,6 +259,16 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(s) => s.write(op).await,
             Backend::Postgres(p) => p.write(op).await,
+        }
+    }
+
+    /// Records a tracking link's click. Returns once the click is durable: on SQLite,
+    /// written to the click journal, which the writer commits from soon after (every
+    /// later write and read sees it); on PostgreSQL, committed.
+    pub async fn record_click(&self, click: clicks::RecordClick) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.record_click(click).await,
+            Backend::Postgres(p) => p.write(click).await,
         }
     }
 

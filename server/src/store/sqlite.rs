@@ -12,6 +12,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::ConnectOptions;
 use tokio::sync::Semaphore;
 
+use super::click_journal::ClickJournal;
+use super::clicks::RecordClick;
 use super::db::{DbError, SqliteTx, Tx};
 use super::related::RelatedCounts;
 use super::writer::{self, WriteOp, Writer};
@@ -56,7 +58,7 @@ impl SqliteStore {
     /// Creates (if needed) and migrates the file, then starts the writer and readers.
     pub async fn open(
         url: &str,
-        max_batch: usize,
+        settings: super::SqliteSettings,
     ) -> Result<(Self, tokio::sync::oneshot::Receiver<()>), OpenError> {
         let options = sqlite_options(url)?;
         let connect_err = |source| OpenError::Connect {
@@ -80,8 +82,11 @@ impl SqliteStore {
         let (checkpoint_stop, checkpoint_rx) = std::sync::mpsc::channel();
         writer::start_checkpointer(&path, checkpoint_rx).map_err(writer_err)?;
         // One pass over the file's inferred clicks; see `related`.
-        let related = RelatedCounts::load(&write_conn).map_err(writer_err)?;
-        let (writer, done) = Writer::start(write_conn, related, max_batch, checkpoint_stop)?;
+        let mut related = RelatedCounts::load(&write_conn).map_err(writer_err)?;
+        let mut write_conn = write_conn;
+        let journal = replay_click_journal(&path, &mut write_conn, &mut related)?;
+        let (writer, done) =
+            Writer::start(write_conn, related, journal, settings, checkpoint_stop)?;
         let readers = (0..READERS)
             .map(|_| open_reader(&path))
             .collect::<rusqlite::Result<Vec<_>>>()
@@ -99,12 +104,19 @@ impl SqliteStore {
         self.writer.write(op).await
     }
 
-    /// Runs `read` on an idle read connection, on a blocking thread.
+    /// Records a click through the click journal (see `click_journal`).
+    pub async fn record_click(&self, click: RecordClick) -> Result<(), StoreError> {
+        self.writer.record_click(click).await
+    }
+
+    /// Runs `read` on an idle read connection, on a blocking thread, once every click
+    /// acknowledged before it is committed.
     pub async fn read<T, F>(&self, read: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut dyn Tx) -> Result<T, DbError> + Send + 'static,
     {
+        self.writer.catch_up().await?;
         let _permit = self
             .readers
             .permits
@@ -128,6 +140,31 @@ impl SqliteStore {
         .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?;
         joined.map_err(StoreError::from)
     }
+}
+
+/// Opens the click journal of the file at `path` and commits what a previous process
+/// left in it (it stopped before its writer had committed every acknowledged click).
+fn replay_click_journal(
+    path: &Path,
+    conn: &mut Connection,
+    related: &mut RelatedCounts,
+) -> Result<ClickJournal, OpenError> {
+    let (journal, leftover) = ClickJournal::open(&ClickJournal::dir_for(path))?;
+    if leftover.clicks.is_empty() && leftover.unreadable == 0 {
+        journal.discard(&leftover)?;
+        return Ok(journal);
+    }
+    let lines = leftover.clicks.len();
+    let clicks = leftover.clicks.clone();
+    let refused = writer::replay(conn, related, clicks).map_err(OpenError::Replay)?;
+    journal.discard(&leftover)?;
+    tracing::info!(
+        lines,
+        refused,
+        cut_short = leftover.unreadable,
+        "click journal replayed: acknowledged clicks the last process had not committed are recorded"
+    );
+    Ok(journal)
 }
 
 fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, OpenError> {

@@ -10,17 +10,27 @@
 //! own, one thread hop per batch instead of one per statement, and no `SQLITE_BUSY`
 //! since nothing else writes.
 //!
+//! Clicks are the exception: the redirect is acknowledged once its click is in the
+//! click journal (see `click_journal`), and the writer applies journaled clicks in the
+//! same queue, in journal order. Since nobody waits for those, a batch holding only
+//! clicks is left to gather for a moment ([`DEFAULT_CLICK_LINGER`]); a waiting write ends that at
+//! once. Every write and read queued after a click sees it.
+//!
 //! Writes in a batch run one after the other, so each sees the effects of the ones
 //! before it exactly as if they had been serialised. If any of them fails, the whole
 //! batch is rolled back and each write is retried in a transaction of its own, so one
 //! bad write never fails its neighbours and no write is ever half-applied.
 
 use std::path::Path;
-use std::time::Duration;
+use std::sync::atomic::{fence, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{oneshot, Semaphore};
 
+use super::click_journal::ClickJournal;
+use super::clicks::RecordClick;
 use super::db::{DbError, SqliteTx, Tx};
 use super::related::RelatedCounts;
 use super::StoreError;
@@ -78,10 +88,80 @@ impl<O: WriteOp> Job for TypedJob<O> {
     }
 }
 
+/// What the writer's queue carries, in the order the writer applies them.
+enum Item {
+    /// A write whose caller waits for the commit.
+    Job(Box<dyn Job>),
+    /// A click already acknowledged from the click journal, line `seq`: no caller
+    /// waits for it.
+    Click { click: Box<RecordClick>, seq: u64 },
+}
+
+impl Item {
+    fn run(&mut self, tx: &Transaction<'_>, related: &mut RelatedCounts) -> Result<(), DbError> {
+        match self {
+            Self::Job(job) => job.run(tx, related),
+            Self::Click { click, .. } => click.apply(&mut SqliteTx::writer(tx, related)),
+        }
+    }
+}
+
+/// A write that does nothing: once it has committed, so has everything queued before it.
+struct Barrier;
+
+impl WriteOp for Barrier {
+    type Output = ();
+
+    fn apply(&self, _tx: &mut dyn Tx) -> Result<(), DbError> {
+        Ok(())
+    }
+}
+
+/// The writer thread is working: senders need not wake it.
+const RUNNING: u8 = 0;
+/// It holds only journaled clicks and waits a moment for more: only a
+/// waiting write wakes it.
+const LINGERING: u8 = 1;
+/// It has nothing to do: anything queued wakes it.
+const IDLE: u8 = 2;
+
+/// How long the writer lets journaled clicks gather, by default, while no caller waits for a commit.
+/// The clicks are acknowledged already, so this delays only when reads see them (and a
+/// read waits for them, see [`Writer::catch_up`]). Committed one small batch at a
+/// time, clicks kept every visitor waiting for the writer and cost it a commit per few
+/// clicks; gathered, a commit holds hundreds and fills each page it writes.
+pub const DEFAULT_CLICK_LINGER: Duration = Duration::from_millis(2);
+
+/// State shared by the handles and the writer thread.
+#[derive(Debug)]
+struct Shared {
+    state: AtomicU8,
+    /// Journaled clicks queued and not yet committed.
+    pending_clicks: AtomicUsize,
+    /// Room in the queue, a permit per item. It bounds memory under overload: callers
+    /// wait for room (backpressure) instead of piling up unbounded work.
+    room: Semaphore,
+    journal: ClickJournal,
+}
+
 /// Cheap handle to the writer thread.
 #[derive(Clone)]
 pub struct Writer {
-    jobs: mpsc::Sender<Box<dyn Job>>,
+    handle: Arc<Handle>,
+}
+
+struct Handle {
+    queue: Option<mpsc::Sender<Item>>,
+    thread: std::thread::Thread,
+    shared: Arc<Shared>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // The last handle is gone: close the queue and wake the thread to finish it.
+        self.queue.take();
+        self.thread.unpark();
+    }
 }
 
 impl std::fmt::Debug for Writer {
@@ -180,103 +260,356 @@ pub fn start_checkpointer(
 
 impl Writer {
     /// Starts the writer thread on `conn`, with the related-inference counts of its
-    /// file. The returned receiver resolves once every handle has been dropped and the
-    /// queued writes are committed.
+    /// file and its click journal (replayed already, see [`replay`]). The returned
+    /// receiver resolves once every handle has been dropped and the queued writes are
+    /// committed.
     pub fn start(
         conn: Connection,
         related: RelatedCounts,
-        max_batch: usize,
+        journal: ClickJournal,
+        settings: super::SqliteSettings,
         checkpointer: std::sync::mpsc::Sender<()>,
     ) -> std::io::Result<(Self, oneshot::Receiver<()>)> {
-        // The queue bounds memory under overload: callers wait for room (backpressure)
-        // instead of piling up unbounded work.
-        let max_batch = max_batch.max(1);
-        let (tx, rx) = mpsc::channel(max_batch * 8);
+        let max_batch = settings.max_batch.max(1);
+        let (queue, rx) = mpsc::channel();
         let (done_tx, done_rx) = oneshot::channel();
-        std::thread::Builder::new()
+        let shared = Arc::new(Shared {
+            state: AtomicU8::new(RUNNING),
+            pending_clicks: AtomicUsize::new(0),
+            room: Semaphore::new(max_batch * 16),
+            journal,
+        });
+        let mut writer = WriterThread {
+            conn,
+            related,
+            rx,
+            shared: Arc::clone(&shared),
+            max_batch,
+            click_linger: settings.click_linger,
+            applied_seq: 0,
+            stalled: false,
+        };
+        let thread = std::thread::Builder::new()
             .name("naano-writer".into())
             .spawn(move || {
-                run(conn, related, rx, max_batch);
+                writer.run();
+                writer.close_journal();
                 // Stops the checkpointer after one last checkpoint.
                 drop(checkpointer);
                 let _ = done_tx.send(());
-            })?;
-        Ok((Self { jobs: tx }, done_rx))
+            })?
+            .thread()
+            .clone();
+        let handle = Handle {
+            queue: Some(queue),
+            thread,
+            shared,
+        };
+        Ok((
+            Self {
+                handle: Arc::new(handle),
+            },
+            done_rx,
+        ))
     }
 
     /// Queues `op` and waits until the transaction that holds it has committed.
     pub async fn write<O: WriteOp>(&self, op: O) -> Result<O::Output, StoreError> {
+        self.reserve().await?;
         let (reply, answer) = oneshot::channel();
-        let job: Box<dyn Job> = Box::new(TypedJob {
+        self.push(Item::Job(Box::new(TypedJob {
             op,
             output: None,
             reply,
-        });
-        self.jobs
-            .send(job)
-            .await
-            .map_err(|_| StoreError::Unavailable("the writer has shut down".into()))?;
+        })))?;
         answer.await.map_err(|_| {
             StoreError::Internal("the writer dropped a write without answering".into())
         })?
     }
-}
 
-fn run(
-    mut conn: Connection,
-    mut related: RelatedCounts,
-    mut rx: mpsc::Receiver<Box<dyn Job>>,
-    max_batch: usize,
-) {
-    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        drain(&mut rx, &mut batch, max_batch);
-        commit_batch(&mut conn, &mut related, &mut batch);
-    }
-    tracing::debug!("writer stopped: every handle dropped and every write committed");
-}
-
-fn drain(rx: &mut mpsc::Receiver<Box<dyn Job>>, batch: &mut Vec<Box<dyn Job>>, max_batch: usize) {
-    while batch.len() < max_batch {
-        match rx.try_recv() {
-            Ok(job) => batch.push(job),
-            Err(_) => break,
-        }
-    }
-}
-
-fn commit_batch(conn: &mut Connection, related: &mut RelatedCounts, batch: &mut Vec<Box<dyn Job>>) {
-    match run_in_transaction(conn, related, batch) {
-        Ok(()) => batch.drain(..).for_each(|job| job.deliver()),
-        Err(err) if batch.len() == 1 => {
-            if let Some(job) = batch.pop() {
-                job.fail(StoreError::from(err));
+    /// Records a click through the click journal: returns once its line is written,
+    /// and the writer commits it soon after, before any write or read queued later.
+    pub async fn record_click(&self, click: RecordClick) -> Result<(), StoreError> {
+        let line = ClickJournal::encode(&click).map_err(|e| StoreError::Internal(e.to_string()))?;
+        self.reserve().await?;
+        let shared = &self.handle.shared;
+        let mut click = Some(click);
+        let mut queued = Ok(());
+        let appended = shared.journal.append(&line, |seq| {
+            if let Some(click) = click.take() {
+                shared.pending_clicks.fetch_add(1, Ordering::SeqCst);
+                // Fails only while the server shuts down: the line is in the journal,
+                // and the next start commits it.
+                queued = self.push(Item::Click {
+                    click: Box::new(click),
+                    seq,
+                });
             }
+        });
+        if let Err(err) = appended {
+            shared.room.add_permits(1);
+            return Err(StoreError::Unavailable(err.to_string()));
         }
-        Err(err) => {
-            tracing::debug!(error = %err, size = batch.len(), "batch failed; retrying its writes one by one");
-            for job in batch.drain(..) {
-                let mut single = [job];
-                let result = run_in_transaction(conn, related, &mut single);
-                let [job] = single;
-                match result {
-                    Ok(()) => job.deliver(),
-                    Err(err) => job.fail(StoreError::from(err)),
+        queued
+    }
+
+    /// Returns once every click acknowledged so far is committed: what a read waits for
+    /// first, so that it sees every click answered before it.
+    pub async fn catch_up(&self) -> Result<(), StoreError> {
+        if self.handle.shared.pending_clicks.load(Ordering::SeqCst) == 0 {
+            return Ok(());
+        }
+        self.write(Barrier).await
+    }
+
+    /// Takes a place in the queue.
+    async fn reserve(&self) -> Result<(), StoreError> {
+        self.handle
+            .shared
+            .room
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer has shut down".into()))?
+            .forget();
+        Ok(())
+    }
+
+    /// Queues `item` (its place reserved) and wakes the thread if it would sleep
+    /// through it: anything wakes it when idle, a waiting write while it lingers.
+    fn push(&self, item: Item) -> Result<(), StoreError> {
+        let handle = &*self.handle;
+        let waiting = matches!(item, Item::Job(_));
+        let sent = handle
+            .queue
+            .as_ref()
+            .is_some_and(|queue| queue.send(item).is_ok());
+        if !sent {
+            handle.shared.room.add_permits(1);
+            return Err(StoreError::Unavailable("the writer has shut down".into()));
+        }
+        // Pairs with the fence in `WriterThread::sleep`: either the thread finds this
+        // item when it looks again before sleeping, or this finds its state and wakes it.
+        fence(Ordering::SeqCst);
+        match handle.shared.state.load(Ordering::SeqCst) {
+            IDLE => handle.thread.unpark(),
+            LINGERING if waiting => handle.thread.unpark(),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// The writer thread's side.
+struct WriterThread {
+    conn: Connection,
+    related: RelatedCounts,
+    rx: mpsc::Receiver<Item>,
+    shared: Arc<Shared>,
+    max_batch: usize,
+    click_linger: Duration,
+    /// Every journaled click up to this line is committed.
+    applied_seq: u64,
+    /// A journaled click could not be committed: the journal keeps its line and every
+    /// later one for the next start to retry, so `applied_seq` stops before it.
+    stalled: bool,
+}
+
+/// What a look at the queue found.
+#[derive(Debug, Default)]
+struct Drained {
+    /// A write whose caller waits.
+    waiting: bool,
+    /// Every handle is gone.
+    closed: bool,
+}
+
+impl WriterThread {
+    fn run(&mut self) {
+        let mut batch: Vec<Item> = Vec::with_capacity(self.max_batch);
+        let mut waiting = false;
+        let mut closed = false;
+        let mut gathering_since = Instant::now();
+        loop {
+            let drained = self.drain(&mut batch);
+            waiting |= drained.waiting;
+            closed |= drained.closed;
+            if batch.is_empty() {
+                if closed {
+                    break;
+                }
+                let woken = self.sleep(IDLE, &mut batch, None);
+                waiting |= woken.waiting;
+                closed |= woken.closed;
+                gathering_since = Instant::now();
+                continue;
+            }
+            let lingered = gathering_since.elapsed();
+            if !waiting && !closed && batch.len() < self.max_batch && lingered < self.click_linger {
+                let woken = self.sleep(LINGERING, &mut batch, Some(self.click_linger - lingered));
+                waiting |= woken.waiting;
+                closed |= woken.closed;
+                continue;
+            }
+            self.commit_batch(&mut batch);
+            waiting = false;
+            gathering_since = Instant::now();
+        }
+        tracing::debug!("writer stopped: every handle dropped and every write committed");
+    }
+
+    /// Takes what is queued, up to a full batch.
+    fn drain(&mut self, batch: &mut Vec<Item>) -> Drained {
+        let mut drained = Drained::default();
+        while batch.len() < self.max_batch {
+            match self.rx.try_recv() {
+                Ok(item) => {
+                    drained.waiting |= matches!(item, Item::Job(_));
+                    batch.push(item);
+                }
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    drained.closed = true;
+                    break;
                 }
             }
         }
+        drained
+    }
+
+    /// Sleeps in `state` (at most `timeout`), unless a last look at the queue finds
+    /// what that state must not sleep through; returns what that look found.
+    fn sleep(&mut self, state: u8, batch: &mut Vec<Item>, timeout: Option<Duration>) -> Drained {
+        self.shared.state.store(state, Ordering::SeqCst);
+        // Pairs with the fence in `Writer::push`.
+        fence(Ordering::SeqCst);
+        let before = batch.len();
+        let drained = self.drain(batch);
+        let wake_now = drained.waiting
+            || drained.closed
+            || batch.len() >= self.max_batch
+            || (state == IDLE && batch.len() > before);
+        if !wake_now {
+            match timeout {
+                Some(timeout) => std::thread::park_timeout(timeout),
+                None => std::thread::park(),
+            }
+        }
+        self.shared.state.store(RUNNING, Ordering::SeqCst);
+        drained
+    }
+
+    fn commit_batch(&mut self, batch: &mut Vec<Item>) {
+        match run_in_transaction(&mut self.conn, &mut self.related, batch) {
+            Ok(()) => {
+                for item in batch.drain(..) {
+                    self.finish(item, Ok(()));
+                }
+            }
+            Err(err) if batch.len() == 1 => {
+                if let Some(item) = batch.pop() {
+                    self.finish(item, Err(err));
+                }
+            }
+            Err(err) => {
+                tracing::debug!(error = %err, size = batch.len(), "batch failed; retrying its writes one by one");
+                for item in std::mem::take(batch) {
+                    let mut single = [item];
+                    let result = run_in_transaction(&mut self.conn, &mut self.related, &mut single);
+                    let [item] = single;
+                    self.finish(item, result);
+                }
+            }
+        }
+        if !self.stalled {
+            if let Err(err) = self.shared.journal.applied_through(self.applied_seq) {
+                tracing::warn!(error = %err, "cannot delete a committed click-journal segment; will retry");
+            }
+        }
+    }
+
+    /// `item`'s transaction committed (`Ok`) or failed: answers its caller, or moves the
+    /// journal's mark past it.
+    fn finish(&mut self, item: Item, result: Result<(), DbError>) {
+        match (item, result) {
+            (Item::Job(job), Ok(())) => job.deliver(),
+            (Item::Job(job), Err(err)) => job.fail(StoreError::from(err)),
+            (Item::Click { seq, .. }, Ok(())) => {
+                self.shared.pending_clicks.fetch_sub(1, Ordering::SeqCst);
+                if !self.stalled {
+                    self.applied_seq = seq;
+                }
+            }
+            (Item::Click { click, seq }, Err(err)) => {
+                self.shared.pending_clicks.fetch_sub(1, Ordering::SeqCst);
+                self.stalled = true;
+                tracing::error!(error = %err, click_id = %click.click_id, session_id = %click.session_id, seq,
+                    "cannot commit a journaled click; the journal keeps it for the next start");
+            }
+        }
+        self.shared.room.add_permits(1);
+    }
+
+    /// The writer stopped: an empty journal's files go.
+    fn close_journal(&self) {
+        if self.stalled {
+            return;
+        }
+        if let Err(err) = self.shared.journal.close(self.applied_seq) {
+            tracing::warn!(error = %err, "cannot delete the click journal's last segment");
+        }
     }
 }
 
-/// Runs `jobs` in one transaction; the related-inference counts follow its fate.
+/// How many clicks [`replay`] commits per transaction.
+const REPLAY_BATCH: usize = 1024;
+
+/// Commits the clicks a previous process journaled, before the writer starts: each one
+/// not yet in the database is recorded (a click whose id is there is skipped, so a
+/// click committed before the process stopped counts once). Returns how many the
+/// database refused (a broken constraint, which no retry can mend: logged and dropped).
+pub fn replay(
+    conn: &mut Connection,
+    related: &mut RelatedCounts,
+    clicks: Vec<RecordClick>,
+) -> Result<usize, DbError> {
+    let mut refused = 0;
+    let mut items: Vec<Item> = clicks
+        .into_iter()
+        .map(|click| Item::Click {
+            click: Box::new(click),
+            seq: 0,
+        })
+        .collect();
+    for chunk in items.chunks_mut(REPLAY_BATCH) {
+        if run_in_transaction(conn, related, chunk).is_ok() {
+            continue;
+        }
+        for item in chunk.iter_mut() {
+            match run_in_transaction(conn, related, std::slice::from_mut(item)) {
+                Ok(()) => {}
+                Err(DbError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
+                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    if let Item::Click { click, .. } = item {
+                        tracing::error!(error = %e, click_id = %click.click_id, "journaled click refused by the database; dropped");
+                    }
+                    refused += 1;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+    Ok(refused)
+}
+
+/// Runs `items` in one transaction; the related-inference counts follow its fate.
 fn run_in_transaction(
     conn: &mut Connection,
     related: &mut RelatedCounts,
-    jobs: &mut [Box<dyn Job>],
+    items: &mut [Item],
 ) -> Result<(), DbError> {
     related.begin();
-    let result = run_jobs(conn, related, jobs);
+    let result = run_items(conn, related, items);
     match result {
         Ok(()) => related.commit(),
         Err(_) => related.rollback(),
@@ -284,16 +617,16 @@ fn run_in_transaction(
     result
 }
 
-fn run_jobs(
+fn run_items(
     conn: &mut Connection,
     related: &mut RelatedCounts,
-    jobs: &mut [Box<dyn Job>],
+    items: &mut [Item],
 ) -> Result<(), DbError> {
     // IMMEDIATE takes the write lock up front, so an outside writer (the sqlite3 shell,
     // a backup tool) makes us wait `busy_timeout` instead of failing mid-transaction.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    for job in jobs.iter_mut() {
-        job.run(&tx, related)?;
+    for item in items.iter_mut() {
+        item.run(&tx, related)?;
     }
     // Dropping `tx` on an error above rolls it back.
     Ok(tx.commit()?)

@@ -361,7 +361,9 @@ pub async fn store_with_link(
     use naano_server::store::{new_id, now_ms, LinkTarget, Store};
 
     let config = Config::for_database(url.to_owned());
-    let (store, _done) = Store::open(url, 64, config.pg_settings()).await.unwrap();
+    let (store, _done) = Store::open(url, config.sqlite_settings(), config.pg_settings())
+        .await
+        .unwrap();
     let now = now_ms();
     let creator = store
         .write(CreateCreator {
