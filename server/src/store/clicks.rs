@@ -45,8 +45,10 @@ pub struct RecordClick {
     /// its network alone.
     pub client_ip: Option<IpAddr>,
     /// `User-Agent`, truncated.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub user_agent: Option<String>,
     /// `Referer`, truncated.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub referrer: Option<String>,
     /// A job, or the inference already settled.
     pub inference: ClickInference,
