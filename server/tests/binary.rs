@@ -397,15 +397,26 @@ async fn clicks(base: &str, slug: &str, n: usize, tasks: usize) -> Vec<String> {
 /// On SQLite a redirect is acknowledged once its click is in the click journal, and the
 /// writer commits it a moment later. A process killed in between loses no acknowledged
 /// click: the next start commits them from the journal before serving, and a click the
-/// journal still holds after it was committed is not recorded twice.
+/// journal still holds after it was committed is not recorded (nor counted as a related
+/// inference) twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_before_clicks_are_committed_loses_no_acknowledged_click() {
     let dir = tempfile::tempdir().unwrap();
     let db = common::test_database_url(dir.path(), &dir.path().join("naano.db")).await;
     let sqlite = !db.starts_with("postgres");
-
+    let table = dir.path().join("ips.csv");
+    std::fs::write(&table, "198.51.100.0/24,Acme Corporation,acme.com,0.9\n").unwrap();
+    let table = table.to_str().unwrap();
     // The writer holds clicks back until a write waits for it, and none comes.
-    let mut first = Proc::spawn(&db, &["--trust-proxy", "--click-linger-ms", "600000"]).await;
+    let held_back = [
+        "--trust-proxy",
+        "--ip-companies",
+        table,
+        "--click-linger-ms",
+        "600000",
+    ];
+
+    let mut first = Proc::spawn(&db, &held_back).await;
     let slug = new_link(&first.base).await;
     let mut acknowledged = clicks(&first.base, &slug, 200, 8).await;
     assert!(!first.signal("-KILL").await.success());
@@ -416,14 +427,39 @@ async fn sigkill_before_clicks_are_committed_loses_no_acknowledged_click() {
             "the acknowledged clicks were in the journal only"
         );
         let journal = dir.path().join("naano.db-clicks");
-        assert_eq!(std::fs::read_dir(&journal).unwrap().count(), 1);
+        let segments: Vec<_> = std::fs::read_dir(&journal).unwrap().collect();
+        assert_eq!(segments.len(), 1);
+        // Clicks settled at once: the journal holds their network, never the address.
+        let text = std::fs::read_to_string(segments[0].as_ref().unwrap().path()).unwrap();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 200);
+        assert!(
+            lines.iter().all(|l| l["client_ip"] == "198.51.100.0"),
+            "{}",
+            lines[0]
+        );
     }
 
-    // The restart commits them; more clicks, committed (a read waits for them), and the
-    // process is killed again with those clicks still in its journal.
-    let mut second = Proc::spawn(&db, &["--trust-proxy"]).await;
+    // The restart commits them. More clicks, again held in the journal; a read waits for
+    // them to be committed, after which the writer empties the journal.
+    let mut second = Proc::spawn(&db, &held_back).await;
     assert_eq!(count(&db, "SELECT COUNT(*) FROM clicks").await, 200);
     acknowledged.extend(clicks(&second.base, &slug, 50, 4).await);
+    let journal = dir.path().join("naano.db-clicks");
+    let held = sqlite.then(|| {
+        let segment = std::fs::read_dir(&journal)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let lines = std::fs::read(&segment).unwrap();
+        assert_eq!(lines.iter().filter(|b| **b == b'\n').count(), 50);
+        (segment, lines)
+    });
     let listed = admin(
         &second.base,
         reqwest::Method::GET,
@@ -437,13 +473,26 @@ async fn sigkill_before_clicks_are_committed_loses_no_acknowledged_click() {
         "a read sees every acknowledged click"
     );
     assert!(!second.signal("-KILL").await.success());
+    if let Some((segment, lines)) = held {
+        assert_eq!(
+            std::fs::metadata(&segment).unwrap().len(),
+            0,
+            "emptied once committed"
+        );
+        // A crash between the commit and the emptying: the next start finds the 50
+        // committed clicks in the journal again.
+        std::fs::write(&segment, lines).unwrap();
+    }
 
-    let mut third = Proc::spawn(&db, &["--trust-proxy"]).await;
+    let mut third = Proc::spawn(&db, &["--trust-proxy", "--ip-companies", table]).await;
     assert_eq!(
         count(&db, "SELECT COUNT(*) FROM clicks").await,
         250,
         "replayed clicks count once"
     );
+    // Every session was inferred as Acme: a signup corroborates the 249 others, once each.
+    let up = signup(&third.base, &acknowledged[7], "ann@acme.com", "Acme").await;
+    assert_eq!(up["related_updated"], 249, "{up}");
     for session in [&acknowledged[0], &acknowledged[199], &acknowledged[249]] {
         assert_eq!(
             inference(&third.base, session).await["session_id"],

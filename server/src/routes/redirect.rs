@@ -81,7 +81,12 @@ async fn follow(
         link_id: link.id.clone(),
         creator_id: link.creator_id.clone(),
         clicked_at: now,
-        client_ip: ip,
+        // A settled click keeps only its network, so only that is written anywhere (the
+        // click journal included): the raw IP goes to disk only for a job's enrichment.
+        client_ip: match inference {
+            ClickInference::Job { .. } => ip,
+            ClickInference::Settled(_) => ip.map(|ip| naano_core::client_network_prefix(ip).0),
+        },
         user_agent: header_text(headers, header::USER_AGENT),
         referrer: header_text(headers, header::REFERER),
         inference,

@@ -174,10 +174,22 @@ impl ClickJournal {
     }
 
     /// Every click up to sequence number `seq` is committed to the database: deletes
-    /// the closed segments that hold nothing newer.
+    /// the closed segments that hold nothing newer, and empties the open one when it
+    /// holds nothing else. The journal thus keeps no copy of what the database holds
+    /// (an erasure or the retention sweep would miss it): under light traffic it is
+    /// emptied after every batch, under sustained load its segments go within seconds.
     pub fn applied_through(&self, seq: u64) -> Result<(), JournalError> {
         let done: Vec<u64> = {
             let mut active = self.active.lock().map_err(|_| JournalError::Poisoned)?;
+            if seq + 1 == active.next_seq && active.bytes > 0 {
+                // Under the lock, so no append comes between; appends continue at the
+                // new end (the file is in append mode).
+                active.file.set_len(0).map_err(|source| JournalError::Io {
+                    path: segment_path(&self.dir, active.segment),
+                    source,
+                })?;
+                active.bytes = 0;
+            }
             let mut done = Vec::new();
             while let Some(&(segment, last)) = active.closed.front() {
                 if last > seq {
@@ -342,6 +354,40 @@ mod tests {
         let (_, leftover) = ClickJournal::open(dir.path()).unwrap();
         assert_eq!(leftover.clicks.len(), 3);
         assert_eq!(leftover.unreadable, 1);
+    }
+
+    #[test]
+    fn the_open_segment_is_emptied_once_every_click_in_it_is_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let (journal, _) = ClickJournal::open(dir.path()).unwrap();
+        let path = segment_path(dir.path(), 1);
+        for n in 0..3 {
+            journal
+                .append(&ClickJournal::encode(&click(n)).unwrap(), |_| ())
+                .unwrap();
+        }
+        journal.applied_through(2).unwrap();
+        assert!(
+            fs::metadata(&path).unwrap().len() > 0,
+            "click 3 is not applied yet"
+        );
+        journal.applied_through(3).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().len(), 0);
+        // Appends go on from the start of the emptied file.
+        journal
+            .append(&ClickJournal::encode(&click(4)).unwrap(), |seq| {
+                assert_eq!(seq, 4)
+            })
+            .unwrap();
+        drop(journal);
+        let (_, leftover) = ClickJournal::open(dir.path()).unwrap();
+        let ids: Vec<&str> = leftover
+            .clicks
+            .iter()
+            .map(|c| c.click_id.as_str())
+            .collect();
+        assert_eq!(ids, ["click-4"]);
+        assert_eq!(leftover.unreadable, 0);
     }
 
     #[test]
