@@ -641,6 +641,9 @@ async fn sigkill_during_enrichment_and_the_restart_finishes_the_job() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(fake.requests().await, 1, "the lookup started");
+    // A read through the server: the click is committed, not only journaled (the
+    // journal's own crash test is `sigkill_before_clicks_are_committed…`).
+    assert_eq!(inference(&first.base, &session).await["status"], "pending");
     assert!(!first.signal("-KILL").await.success());
     let job = format!(
         "SELECT COUNT(*) FROM clicks WHERE session_id = '{session}' AND status = 'pending'

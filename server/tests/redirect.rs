@@ -68,8 +68,11 @@ async fn every_click_is_recorded_with_its_context_and_a_unique_session() {
         sessions.insert(server.click(&slug, GLOBEX_IP).await);
     }
     assert_eq!(sessions.len(), 20);
-    // Acknowledged clicks are committed: they are in the file now.
-    assert_eq!(server.count("SELECT COUNT(*) FROM clicks").await, 20);
+    // Every read through the server sees every acknowledged click (on SQLite a click is
+    // acknowledged from the click journal and committed a moment later; a read waits for
+    // that), and then the file holds them.
+    let listed = server.admin_get("/api/admin/clicks?limit=50").await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 20);
     assert_eq!(server.count("SELECT COUNT(*) FROM clicks").await, 20);
 
     let session = sessions.iter().next().unwrap();
@@ -142,6 +145,9 @@ async fn unknown_slug_is_a_json_404_and_head_counts_no_click() {
         "https://saas.example/welcome?plan=pro#top"
     );
     assert!(resp.headers().get("set-cookie").is_none());
+    // A read through the server first: it waits for any click still being committed.
+    let listed = server.admin_get("/api/admin/clicks").await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 0);
     assert_eq!(server.count("SELECT COUNT(*) FROM clicks").await, 0);
     server.stop().await;
 }

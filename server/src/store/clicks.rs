@@ -27,6 +27,10 @@ pub enum ClickInference {
 /// A click to record. Ids are chosen by the caller so that a retried batch, or a click
 /// replayed from SQLite's click journal, writes the same rows (a click whose id is
 /// already recorded is skipped).
+///
+/// Its serde form is the click journal's line format, which a newer version may have to
+/// read after a crash of an older one: add fields only with a default, never rename or
+/// remove one.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RecordClick {
     /// Click id.
