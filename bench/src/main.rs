@@ -447,7 +447,7 @@ const ROW_NAMES: [&str; 4] = [
     "bare axum JSON (ceiling)",
     "signup webhook (full signup, committed)",
     "bare axum 302 (ceiling)",
-    "tracking redirect (click committed)",
+    "tracking redirect (click durably recorded)",
 ];
 
 /// The table: for each endpoint, the round whose ratio is the median, and every round's
