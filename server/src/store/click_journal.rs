@@ -295,6 +295,24 @@ mod tests {
         }
     }
 
+    /// Appends clicks `ns`, returning their sequence numbers.
+    fn append(journal: &ClickJournal, ns: std::ops::Range<u32>) -> Vec<u64> {
+        let mut seqs = Vec::new();
+        for n in ns {
+            let line = ClickJournal::encode(&click(n)).unwrap();
+            journal.append(&line, |seq| seqs.push(seq)).unwrap();
+        }
+        seqs
+    }
+
+    fn ids(leftover: &Leftover) -> Vec<&str> {
+        leftover
+            .clicks
+            .iter()
+            .map(|c| c.click_id.as_str())
+            .collect()
+    }
+
     fn files(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(dir)
             .unwrap()
@@ -309,21 +327,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (journal, leftover) = ClickJournal::open(dir.path()).unwrap();
         assert!(leftover.clicks.is_empty());
-        let mut seqs = Vec::new();
-        for n in 0..5 {
-            let line = ClickJournal::encode(&click(n)).unwrap();
-            journal.append(&line, |seq| seqs.push(seq)).unwrap();
-        }
-        assert_eq!(seqs, [1, 2, 3, 4, 5]);
+        assert_eq!(append(&journal, 0..5), [1, 2, 3, 4, 5]);
         drop(journal); // as a killed process would: nothing closed
 
         let (journal, leftover) = ClickJournal::open(dir.path()).unwrap();
-        let ids: Vec<&str> = leftover
-            .clicks
-            .iter()
-            .map(|c| c.click_id.as_str())
-            .collect();
-        assert_eq!(ids, ["click-0", "click-1", "click-2", "click-3", "click-4"]);
+        assert_eq!(
+            ids(&leftover),
+            ["click-0", "click-1", "click-2", "click-3", "click-4"]
+        );
         assert_eq!(leftover.unreadable, 0);
         assert_eq!(
             format!("{:?}", leftover.clicks[2]),
@@ -339,11 +350,7 @@ mod tests {
     fn a_line_cut_short_by_a_crash_is_not_replayed() {
         let dir = tempfile::tempdir().unwrap();
         let (journal, _) = ClickJournal::open(dir.path()).unwrap();
-        for n in 0..3 {
-            journal
-                .append(&ClickJournal::encode(&click(n)).unwrap(), |_| ())
-                .unwrap();
-        }
+        append(&journal, 0..3);
         drop(journal);
         let path = segment_path(dir.path(), 1);
         let mut bytes = fs::read(&path).unwrap();
@@ -361,11 +368,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (journal, _) = ClickJournal::open(dir.path()).unwrap();
         let path = segment_path(dir.path(), 1);
-        for n in 0..3 {
-            journal
-                .append(&ClickJournal::encode(&click(n)).unwrap(), |_| ())
-                .unwrap();
-        }
+        append(&journal, 0..3);
         journal.applied_through(2).unwrap();
         assert!(
             fs::metadata(&path).unwrap().len() > 0,
@@ -374,19 +377,10 @@ mod tests {
         journal.applied_through(3).unwrap();
         assert_eq!(fs::metadata(&path).unwrap().len(), 0);
         // Appends go on from the start of the emptied file.
-        journal
-            .append(&ClickJournal::encode(&click(4)).unwrap(), |seq| {
-                assert_eq!(seq, 4)
-            })
-            .unwrap();
+        assert_eq!(append(&journal, 3..4), [4]);
         drop(journal);
         let (_, leftover) = ClickJournal::open(dir.path()).unwrap();
-        let ids: Vec<&str> = leftover
-            .clicks
-            .iter()
-            .map(|c| c.click_id.as_str())
-            .collect();
-        assert_eq!(ids, ["click-4"]);
+        assert_eq!(ids(&leftover), ["click-3"]);
         assert_eq!(leftover.unreadable, 0);
     }
 

@@ -333,18 +333,15 @@ impl Writer {
         let line = ClickJournal::encode(&click).map_err(|e| StoreError::Internal(e.to_string()))?;
         self.reserve().await?;
         let shared = &self.handle.shared;
-        let mut click = Some(click);
         let mut queued = Ok(());
         let appended = shared.journal.append(&line, |seq| {
-            if let Some(click) = click.take() {
-                shared.pending_clicks.fetch_add(1, Ordering::SeqCst);
-                // Fails only while the server shuts down: the line is in the journal,
-                // and the next start commits it.
-                queued = self.push(Item::Click {
-                    click: Box::new(click),
-                    seq,
-                });
-            }
+            shared.pending_clicks.fetch_add(1, Ordering::SeqCst);
+            // Fails only while the server shuts down: the line is in the journal, and
+            // the next start commits it.
+            queued = self.push(Item::Click {
+                click: Box::new(click),
+                seq,
+            });
         });
         if let Err(err) = appended {
             shared.room.add_permits(1);
@@ -414,80 +411,79 @@ struct WriterThread {
     stalled: bool,
 }
 
-/// What a look at the queue found.
-#[derive(Debug, Default)]
-struct Drained {
-    /// A write whose caller waits.
+/// The writes taken from the queue for the next transaction, and what taking them saw.
+struct Batch {
+    items: Vec<Item>,
+    /// A caller waits for one of `items`: commit without gathering more.
     waiting: bool,
-    /// Every handle is gone.
+    /// Every handle is gone: commit what is left, then stop.
     closed: bool,
+    /// When the first of `items` was taken (clicks gather from then on).
+    since: Instant,
 }
 
 impl WriterThread {
     fn run(&mut self) {
-        let mut batch: Vec<Item> = Vec::with_capacity(self.max_batch);
-        let mut waiting = false;
-        let mut closed = false;
-        let mut gathering_since = Instant::now();
+        let mut batch = Batch {
+            items: Vec::with_capacity(self.max_batch),
+            waiting: false,
+            closed: false,
+            since: Instant::now(),
+        };
         loop {
-            let drained = self.drain(&mut batch);
-            waiting |= drained.waiting;
-            closed |= drained.closed;
-            if batch.is_empty() {
-                if closed {
+            self.drain(&mut batch);
+            if batch.items.is_empty() {
+                if batch.closed {
                     break;
                 }
-                let woken = self.sleep(IDLE, &mut batch, None);
-                waiting |= woken.waiting;
-                closed |= woken.closed;
-                gathering_since = Instant::now();
+                self.sleep(IDLE, &mut batch, None);
                 continue;
             }
-            let lingered = gathering_since.elapsed();
-            if !waiting && !closed && batch.len() < self.max_batch && lingered < self.click_linger {
-                let woken = self.sleep(LINGERING, &mut batch, Some(self.click_linger - lingered));
-                waiting |= woken.waiting;
-                closed |= woken.closed;
+            let lingered = batch.since.elapsed();
+            let gathering = !batch.waiting && !batch.closed && batch.items.len() < self.max_batch;
+            if gathering && lingered < self.click_linger {
+                self.sleep(LINGERING, &mut batch, Some(self.click_linger - lingered));
                 continue;
             }
-            self.commit_batch(&mut batch);
-            waiting = false;
-            gathering_since = Instant::now();
+            self.commit_batch(&mut batch.items);
+            batch.waiting = false;
         }
         tracing::debug!("writer stopped: every handle dropped and every write committed");
     }
 
-    /// Takes what is queued, up to a full batch.
-    fn drain(&mut self, batch: &mut Vec<Item>) -> Drained {
-        let mut drained = Drained::default();
-        while batch.len() < self.max_batch {
+    /// Takes what is queued, up to a full batch. Returns whether it took anything.
+    fn drain(&mut self, batch: &mut Batch) -> bool {
+        let before = batch.items.len();
+        while batch.items.len() < self.max_batch {
             match self.rx.try_recv() {
                 Ok(item) => {
-                    drained.waiting |= matches!(item, Item::Job(_));
-                    batch.push(item);
+                    if batch.items.is_empty() {
+                        batch.since = Instant::now();
+                    }
+                    batch.waiting |= matches!(item, Item::Job(_));
+                    batch.items.push(item);
                 }
                 Err(mpsc::TryRecvError::Empty) => break,
                 Err(mpsc::TryRecvError::Disconnected) => {
-                    drained.closed = true;
+                    batch.closed = true;
                     break;
                 }
             }
         }
-        drained
+        batch.items.len() > before
     }
 
     /// Sleeps in `state` (at most `timeout`), unless a last look at the queue finds
-    /// what that state must not sleep through; returns what that look found.
-    fn sleep(&mut self, state: u8, batch: &mut Vec<Item>, timeout: Option<Duration>) -> Drained {
+    /// what that state must not sleep through.
+    fn sleep(&mut self, state: u8, batch: &mut Batch, timeout: Option<Duration>) {
         self.shared.state.store(state, Ordering::SeqCst);
         // Pairs with the fence in `Writer::push`.
         fence(Ordering::SeqCst);
-        let before = batch.len();
-        let drained = self.drain(batch);
-        let wake_now = drained.waiting
-            || drained.closed
-            || batch.len() >= self.max_batch
-            || (state == IDLE && batch.len() > before);
+        let took = self.drain(batch);
+        let wake_now = batch.waiting
+            || batch.closed
+            || batch.items.len() >= self.max_batch
+            || (state == IDLE && took);
         if !wake_now {
             match timeout {
                 Some(timeout) => std::thread::park_timeout(timeout),
@@ -495,7 +491,6 @@ impl WriterThread {
             }
         }
         self.shared.state.store(RUNNING, Ordering::SeqCst);
-        drained
     }
 
     fn commit_batch(&mut self, batch: &mut Vec<Item>) {
