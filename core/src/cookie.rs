@@ -1,5 +1,7 @@
 //! Reading the `naano_session` cookie from a raw `Cookie` request header.
 
+use std::sync::OnceLock;
+
 use crate::session::is_valid_session_id;
 
 /// Name of the first-party cookie that carries the session id on the SaaS site.
@@ -28,7 +30,25 @@ pub const SESSION_MAX_AGE_SECS: i64 = 90 * 24 * 60 * 60;
 /// The `Set-Cookie` value that persists `session_id` as the first-party session cookie:
 /// 90 days, `Path=/`, `HttpOnly`, `SameSite=Lax`, and `Secure` when the site is served
 /// over https. Every SDK's server-side cookie helper sets exactly this.
+///
+/// The attributes never change, so the cookie crate writes them once per process and
+/// each call only prepends the pair (rebuilding the whole cookie was a tenth of the
+/// tracking redirect's own work).
 pub fn session_set_cookie(session_id: &str, secure: bool) -> String {
+    static ATTRIBUTES: OnceLock<[String; 2]> = OnceLock::new();
+    let attributes =
+        &ATTRIBUTES.get_or_init(|| [false, true].map(cookie_attributes))[usize::from(secure)];
+    let mut value =
+        String::with_capacity(SESSION_COOKIE.len() + 1 + session_id.len() + attributes.len());
+    value.push_str(SESSION_COOKIE);
+    value.push('=');
+    value.push_str(session_id);
+    value.push_str(attributes);
+    value
+}
+
+/// The session cookie as the cookie crate writes it.
+fn build_session_cookie(session_id: &str, secure: bool) -> String {
     cookie::Cookie::build((SESSION_COOKIE, session_id))
         .path("/")
         .max_age(cookie::time::Duration::seconds(SESSION_MAX_AGE_SECS))
@@ -37,6 +57,16 @@ pub fn session_set_cookie(session_id: &str, secure: bool) -> String {
         .secure(secure)
         .build()
         .to_string()
+}
+
+/// What follows the `name=value` pair in [`build_session_cookie`]'s output.
+fn cookie_attributes(secure: bool) -> String {
+    let whole = build_session_cookie("", secure);
+    whole
+        .strip_prefix(SESSION_COOKIE)
+        .and_then(|rest| rest.strip_prefix('='))
+        .unwrap_or(&whole)
+        .to_owned()
 }
 
 #[cfg(test)]
@@ -50,6 +80,18 @@ mod tests {
             "naano_session=naano_session_x; HttpOnly; SameSite=Lax; Path=/; Max-Age=7776000"
         );
         assert!(session_set_cookie("naano_session_x", true).contains("; Secure"));
+    }
+
+    #[test]
+    fn set_cookie_value_is_what_the_cookie_crate_writes() {
+        for id in ["naano_session_0195d2c1a2bAbC-_xyz", "s", ""] {
+            for secure in [false, true] {
+                assert_eq!(
+                    session_set_cookie(id, secure),
+                    build_session_cookie(id, secure)
+                );
+            }
+        }
     }
 
     #[test]

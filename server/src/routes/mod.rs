@@ -31,13 +31,19 @@ pub fn app(state: AppState) -> Router {
     if state.config.demo {
         router = router.merge(demo::router());
     }
-    router
+    router = router
         .fallback(|| async { ApiError::not_found("No route matches this path") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(naano_core::MAX_BODY_BYTES))
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(CatchPanicLayer::custom(panic_response));
+    // A span and two events per request, all at DEBUG: only when they would be logged
+    // (`RUST_LOG=tower_http=debug`). Otherwise the layer logs nothing, yet its timing and
+    // wrapping cost every request (a few percent of the tracking redirect); failures
+    // are logged where they happen (`ApiError`).
+    if tracing::enabled!(target: "tower_http::trace", tracing::Level::DEBUG) {
+        router = router.layer(TraceLayer::new_for_http());
+    }
+    router.with_state(state)
 }
 
 /// A panic is a bug: answer the usual 500 body and let the process keep serving.

@@ -191,7 +191,7 @@ where
     T: FromRow + HasId + Send + 'static,
 {
     let mut sql = format!("{select} WHERE 1 = 1");
-    let mut params: Vec<Value> = Vec::with_capacity(filters.len() + 2);
+    let mut params: Vec<Value<'_>> = Vec::with_capacity(filters.len() + 2);
     for (column, value) in filters {
         sql.push_str(&format!(" AND {column} = ?"));
         params.push(value.into());

@@ -101,7 +101,9 @@ impl WriteOp for SettleInference {
 /// inferred_domain, confidence, source, kind`, in that order — for `answer` (`None`:
 /// nobody knows the IP), and the company it infers. A non-business answer keeps its
 /// source and kind but names no company.
-pub(crate) fn inference_values(answer: Option<&Answer>) -> ([Value; 7], Option<Attributed<'_>>) {
+pub(crate) fn inference_values(
+    answer: Option<&Answer>,
+) -> ([Value<'_>; 7], Option<Attributed<'_>>) {
     let company = answer.filter(|a| a.is_attributable());
     let attributed = company.map(|c| Attributed {
         key: normalize_company(&c.company),
@@ -114,7 +116,7 @@ pub(crate) fn inference_values(answer: Option<&Answer>) -> ([Value; 7], Option<A
             "no_company"
         }),
         company.map(|c| &c.company).into(),
-        attributed.as_ref().map(|a| a.key.as_str()).into(),
+        attributed.as_ref().map(|a| a.key.clone()).into(),
         company.and_then(|c| c.domain.as_ref()).into(),
         company.map(|c| c.confidence).into(),
         answer.map(|a| &a.source).into(),

@@ -186,14 +186,14 @@ impl sqlx::Encode<'_, sqlx::Postgres> for UntypedNull {
     }
 }
 
-fn arguments(params: &[Value]) -> Result<PgArguments, DbError> {
+fn arguments(params: &[Value<'_>]) -> Result<PgArguments, DbError> {
     let mut args = PgArguments::default();
     for value in params {
         let added = match value {
             Value::Null => args.add(UntypedNull),
             Value::Int(v) => args.add(*v),
             Value::Real(v) => args.add(*v),
-            Value::Text(v) => args.add(v.as_str()),
+            Value::Text(v) => args.add(v.as_ref()),
         };
         added.map_err(|e| DbError::Conversion(e.to_string()))?;
     }
@@ -205,7 +205,7 @@ impl Tx for PgTx<'_> {
         Dialect::Postgres
     }
 
-    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<usize, DbError> {
+    fn execute(&mut self, sql: &str, params: &[Value<'_>]) -> Result<usize, DbError> {
         let sql = to_postgres_placeholders(sql);
         let query = sqlx::query_with(&sql, arguments(params)?);
         let done = self.handle.block_on(query.execute(&mut *self.conn))?;
@@ -215,7 +215,7 @@ impl Tx for PgTx<'_> {
     fn query(
         &mut self,
         sql: &str,
-        params: &[Value],
+        params: &[Value<'_>],
         each: &mut dyn FnMut(&dyn Row) -> Result<(), DbError>,
     ) -> Result<(), DbError> {
         let sql = to_postgres_placeholders(sql);

@@ -42,20 +42,79 @@ pub(crate) struct InferredCompany<'a> {
     pub marked: bool,
 }
 
-/// One change to [`RelatedCounts`], to undo it when its transaction rolls back.
+/// A company key's or domain's index in [`RelatedCounts`]: each name is hashed once per
+/// click, to find its index, and everything else is reached through it.
+type Id = usize;
+
+/// Names and what is known of each, by [`Id`]. Entries are never removed: they are
+/// bounded by the companies and domains ever inferred or confirmed, not by the clicks,
+/// and an entry whose counts are zero means what no entry means.
 #[derive(Debug)]
+struct Interned<T> {
+    ids: HashMap<Box<str>, Id>,
+    entries: Vec<T>,
+}
+
+impl<T> Default for Interned<T> {
+    fn default() -> Self {
+        Self {
+            ids: HashMap::new(),
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<T: Default> Interned<T> {
+    fn id(&self, name: &str) -> Option<Id> {
+        self.ids.get(name).copied()
+    }
+
+    /// The id of `name`, given one if it has none yet.
+    fn intern(&mut self, name: &str) -> Id {
+        if let Some(id) = self.id(name) {
+            return id;
+        }
+        let id = self.entries.len();
+        self.ids.insert(name.into(), id);
+        self.entries.push(T::default());
+        id
+    }
+}
+
+/// A company key's state.
+#[derive(Debug, Default)]
+struct Company {
+    /// When a signup last confirmed it (Unix ms).
+    confirmed: Option<i64>,
+    /// Its inferred sessions not yet corroborated, by inferred domain. Entries that fall
+    /// to zero stay.
+    uncorroborated: HashMap<Option<Id>, u64>,
+}
+
+/// A domain's state.
+#[derive(Debug, Default)]
+struct Domain {
+    /// When a signup with a business email last confirmed it (Unix ms).
+    confirmed: Option<i64>,
+    /// The company keys inferred with it.
+    companies: HashSet<Id>,
+}
+
+/// One change to [`RelatedCounts`], to undo it when its transaction rolls back. (Names
+/// interned by the transaction stay: their counts are back to zero.)
+#[derive(Debug, Clone, Copy)]
 enum Undo {
     Count {
-        key: String,
-        domain: Option<String>,
+        company: Id,
+        domain: Option<Id>,
         was: u64,
     },
-    KeyConfirmed {
-        key: String,
+    CompanyConfirmed {
+        company: Id,
         was: Option<i64>,
     },
     DomainConfirmed {
-        domain: String,
+        domain: Id,
         was: Option<i64>,
     },
 }
@@ -63,18 +122,15 @@ enum Undo {
 /// SQLite's related-inference state, owned by the writer thread: what the partial
 /// indexes and per-session marks hold on PostgreSQL. Changes are journaled so that a
 /// batch rolled back leaves the counts as the file is.
+///
+/// Every inferred click passes through [`RelatedCounts::add`] in the writer, so it
+/// allocates nothing for a company it has seen: names are interned once, and the undo
+/// journal holds indexes (keyed by owned strings, these counts were a sixth of the
+/// writer's work per inferred click).
 #[derive(Debug, Default)]
 pub struct RelatedCounts {
-    /// When a signup last confirmed each company key (Unix ms).
-    key_confirmed: HashMap<String, i64>,
-    /// When a signup with a business email last confirmed each domain (Unix ms).
-    domain_confirmed: HashMap<String, i64>,
-    /// Inferred sessions not yet corroborated, by company key, then by domain. Entries
-    /// that fall to zero stay: they are bounded by the companies ever inferred, not by
-    /// the clicks.
-    uncorroborated: HashMap<String, HashMap<Option<String>, u64>>,
-    /// The company keys inferred with each domain.
-    keys_by_domain: HashMap<String, HashSet<String>>,
+    companies: Interned<Company>,
+    domains: Interned<Domain>,
     /// Changes since the current transaction began.
     undo: Vec<Undo>,
 }
@@ -83,48 +139,61 @@ impl RelatedCounts {
     /// Whether a confirmation of the click's company or domain came at or after its
     /// inference (the rule the derived read applies too).
     fn is_corroborated(&self, click: &InferredCompany<'_>) -> bool {
-        let after = |at: Option<&i64>| at.is_some_and(|at| *at >= click.inferred_at);
-        click.marked
-            || after(self.key_confirmed.get(click.key))
-            || click
-                .domain
-                .is_some_and(|d| after(self.domain_confirmed.get(d)))
+        let company = self.companies.id(click.key);
+        let domain = click.domain.and_then(|d| self.domains.id(d));
+        self.is_corroborated_as(click, company, domain)
     }
 
-    fn set_count(&mut self, key: &str, domain: Option<&str>, count: u64) {
-        let per_domain = self.uncorroborated.entry(key.to_owned()).or_default();
-        let slot = per_domain.entry(domain.map(str::to_owned)).or_insert(0);
+    /// [`Self::is_corroborated`], for a click whose company and domain ids are known.
+    fn is_corroborated_as(
+        &self,
+        click: &InferredCompany<'_>,
+        company: Option<Id>,
+        domain: Option<Id>,
+    ) -> bool {
+        let after = |at: Option<i64>| at.is_some_and(|at| at >= click.inferred_at);
+        click.marked
+            || after(company.and_then(|c| self.companies.entries[c].confirmed))
+            || after(domain.and_then(|d| self.domains.entries[d].confirmed))
+    }
+
+    /// Sets the count of `company`'s sessions inferred with `domain`, journaling the change.
+    fn set_count(&mut self, company: Id, domain: Option<Id>, count: u64) {
+        let slot = self.companies.entries[company]
+            .uncorroborated
+            .entry(domain)
+            .or_insert(0);
         let was = std::mem::replace(slot, count);
         if was != count {
             self.undo.push(Undo::Count {
-                key: key.to_owned(),
-                domain: domain.map(str::to_owned),
+                company,
+                domain,
                 was,
             });
         }
     }
 
-    fn count(&self, key: &str, domain: Option<&str>) -> u64 {
-        self.uncorroborated
-            .get(key)
-            .and_then(|per_domain| per_domain.get(&domain.map(str::to_owned)))
+    fn count(&self, company: Id, domain: Option<Id>) -> u64 {
+        self.companies.entries[company]
+            .uncorroborated
+            .get(&domain)
             .copied()
             .unwrap_or(0)
     }
 
     /// A session was inferred as this company.
     pub(crate) fn add(&mut self, click: &InferredCompany<'_>) {
-        if self.is_corroborated(click) {
+        // Interned first, so that each name is hashed once.
+        let company = self.companies.intern(click.key);
+        let domain = click.domain.map(|d| self.domains.intern(d));
+        if self.is_corroborated_as(click, Some(company), domain) {
             return;
         }
-        if let Some(domain) = click.domain {
-            self.keys_by_domain
-                .entry(domain.to_owned())
-                .or_default()
-                .insert(click.key.to_owned());
+        if let Some(domain) = domain {
+            self.domains.entries[domain].companies.insert(company);
         }
-        let count = self.count(click.key, click.domain);
-        self.set_count(click.key, click.domain, count + 1);
+        let count = self.count(company, domain);
+        self.set_count(company, domain, count + 1);
     }
 
     /// A session inferred as this company is no longer (its own signup confirmed it, or
@@ -133,8 +202,18 @@ impl RelatedCounts {
         if self.is_corroborated(click) {
             return;
         }
-        let count = self.count(click.key, click.domain);
-        self.set_count(click.key, click.domain, count.saturating_sub(1));
+        let Some(company) = self.companies.id(click.key) else {
+            return;
+        };
+        let domain = match click.domain {
+            Some(d) => match self.domains.id(d) {
+                Some(domain) => Some(domain),
+                None => return,
+            },
+            None => None,
+        };
+        let count = self.count(company, domain);
+        self.set_count(company, domain, count.saturating_sub(1));
     }
 
     /// A signup confirmed company `key` (and `domain`, from a business email) at `at`:
@@ -143,46 +222,45 @@ impl RelatedCounts {
     /// recorded in the file): one that found none changes nothing a later session's
     /// count depends on, and memory then holds exactly what a restart rebuilds.
     pub(crate) fn corroborate(&mut self, key: &str, domain: Option<&str>, at: i64) -> u64 {
+        let company = self.companies.id(key);
+        let domain_id = domain.and_then(|d| self.domains.id(d));
         let mut corroborated = 0;
-        let domains: Vec<Option<String>> = self
-            .uncorroborated
-            .get(key)
-            .map(|per_domain| per_domain.keys().cloned().collect())
-            .unwrap_or_default();
-        for d in &domains {
-            corroborated += self.count(key, d.as_deref());
-            self.set_count(key, d.as_deref(), 0);
+        if let Some(company) = company {
+            let domains: Vec<Option<Id>> = self.companies.entries[company]
+                .uncorroborated
+                .keys()
+                .copied()
+                .collect();
+            for d in domains {
+                corroborated += self.count(company, d);
+                self.set_count(company, d, 0);
+            }
         }
-        if let Some(domain) = domain {
-            let keys: Vec<String> = self
-                .keys_by_domain
-                .get(domain)
-                .map(|keys| keys.iter().filter(|k| *k != key).cloned().collect())
-                .unwrap_or_default();
-            for k in &keys {
-                corroborated += self.count(k, Some(domain));
-                self.set_count(k, Some(domain), 0);
+        if let Some(d) = domain_id {
+            let others: Vec<Id> = self.domains.entries[d]
+                .companies
+                .iter()
+                .copied()
+                .filter(|&other| Some(other) != company)
+                .collect();
+            for other in others {
+                corroborated += self.count(other, Some(d));
+                self.set_count(other, Some(d), 0);
             }
         }
         if corroborated == 0 {
             return 0;
         }
         if let Some(domain) = domain {
-            let was = self.domain_confirmed.get(domain).copied();
-            self.domain_confirmed
-                .insert(domain.to_owned(), was.map_or(at, |was| was.max(at)));
-            self.undo.push(Undo::DomainConfirmed {
-                domain: domain.to_owned(),
-                was,
-            });
+            let domain = self.domains.intern(domain);
+            let slot = &mut self.domains.entries[domain].confirmed;
+            let was = slot.replace(slot.map_or(at, |was| was.max(at)));
+            self.undo.push(Undo::DomainConfirmed { domain, was });
         }
-        let was = self.key_confirmed.get(key).copied();
-        self.key_confirmed
-            .insert(key.to_owned(), was.map_or(at, |was| was.max(at)));
-        self.undo.push(Undo::KeyConfirmed {
-            key: key.to_owned(),
-            was,
-        });
+        let company = self.companies.intern(key);
+        let slot = &mut self.companies.entries[company].confirmed;
+        let was = slot.replace(slot.map_or(at, |was| was.max(at)));
+        self.undo.push(Undo::CompanyConfirmed { company, was });
         corroborated
     }
 
@@ -200,18 +278,20 @@ impl RelatedCounts {
     pub(crate) fn rollback(&mut self) {
         while let Some(change) = self.undo.pop() {
             match change {
-                Undo::Count { key, domain, was } => {
-                    if let Some(slot) = self
+                Undo::Count {
+                    company,
+                    domain,
+                    was,
+                } => {
+                    self.companies.entries[company]
                         .uncorroborated
-                        .get_mut(&key)
-                        .and_then(|per_domain| per_domain.get_mut(&domain))
-                    {
-                        *slot = was;
-                    }
+                        .insert(domain, was);
                 }
-                Undo::KeyConfirmed { key, was } => restore(&mut self.key_confirmed, key, was),
+                Undo::CompanyConfirmed { company, was } => {
+                    self.companies.entries[company].confirmed = was;
+                }
                 Undo::DomainConfirmed { domain, was } => {
-                    restore(&mut self.domain_confirmed, domain, was);
+                    self.domains.entries[domain].confirmed = was;
                 }
             }
         }
@@ -227,9 +307,11 @@ impl RelatedCounts {
             let match_key: String = row.get(0)?;
             let at: i64 = row.get(1)?;
             if let Some(key) = match_key.strip_prefix(COMPANY) {
-                counts.key_confirmed.insert(key.to_owned(), at);
+                let company = counts.companies.intern(key);
+                counts.companies.entries[company].confirmed = Some(at);
             } else if let Some(domain) = match_key.strip_prefix(DOMAIN) {
-                counts.domain_confirmed.insert(domain.to_owned(), at);
+                let domain = counts.domains.intern(domain);
+                counts.domains.entries[domain].confirmed = Some(at);
             }
         }
         let mut stmt = conn.prepare(INFERRED_CLICKS)?;
@@ -247,13 +329,6 @@ impl RelatedCounts {
         counts.undo.clear();
         Ok(counts)
     }
-}
-
-fn restore(map: &mut HashMap<String, i64>, key: String, was: Option<i64>) {
-    match was {
-        Some(at) => map.insert(key, at),
-        None => map.remove(&key),
-    };
 }
 
 /// `corroborations.match_key` of a company key, and of a domain.
