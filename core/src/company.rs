@@ -146,16 +146,19 @@ fn fold_unicode(name: &str) -> String {
 /// the decomposition machinery. Most names are ASCII, and the SQLite writer keys every
 /// inferred click by its company (decomposing was a tenth of the writer's work per click).
 fn fold_ascii(name: &str) -> String {
-    name.bytes()
-        .filter(|b| !matches!(b, b'.' | b'\''))
-        .map(|b| {
-            if b == b'&' {
-                ' '
-            } else {
-                char::from(b.to_ascii_lowercase())
-            }
-        })
-        .collect()
+    let mut folded = String::with_capacity(name.len());
+    folded.extend(
+        name.bytes()
+            .filter(|b| !matches!(b, b'.' | b'\''))
+            .map(|b| {
+                if b == b'&' {
+                    ' '
+                } else {
+                    char::from(b.to_ascii_lowercase())
+                }
+            }),
+    );
+    folded
 }
 
 /// The lowercased domain of an email address, if it has one.

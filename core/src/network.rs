@@ -29,8 +29,34 @@ pub fn client_network_prefix(ip: IpAddr) -> (IpAddr, u8) {
 /// The /24 or /48 containing `ip`, in CIDR notation (`203.0.113.0/24`, `2001:db8:1::/48`):
 /// how it is stored.
 pub fn client_network(ip: IpAddr) -> String {
-    let (address, bits) = client_network_prefix(ip);
-    format!("{address}/{bits}")
+    match client_network_prefix(ip) {
+        // Written digit by digit: the SQLite writer stores this for every click, and the
+        // formatting machinery was a twentieth of its work per click.
+        (IpAddr::V4(address), bits) => {
+            let mut network = String::with_capacity("255.255.255.255/32".len());
+            for (i, octet) in address.octets().into_iter().enumerate() {
+                if i > 0 {
+                    network.push('.');
+                }
+                push_decimal(&mut network, octet);
+            }
+            network.push('/');
+            push_decimal(&mut network, bits);
+            network
+        }
+        (address, bits) => format!("{address}/{bits}"),
+    }
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut String, n: u8) {
+    if n >= 100 {
+        out.push(char::from(b'0' + n / 100));
+    }
+    if n >= 10 {
+        out.push(char::from(b'0' + n / 10 % 10));
+    }
+    out.push(char::from(b'0' + n % 10));
 }
 
 /// `ip`, with an IPv4-mapped IPv6 address (`::ffff:1.2.3.4`, what a dual-stack socket
@@ -134,6 +160,17 @@ mod tests {
         for (ip, expected) in cases {
             let ip: IpAddr = ip.parse().unwrap_or_else(|e| panic!("{ip}: {e}"));
             assert_eq!(client_network(ip), expected, "{ip}");
+        }
+    }
+
+    #[test]
+    fn ipv4_networks_are_written_as_the_standard_library_writes_them() {
+        for octet in 0..=255u8 {
+            for address in [[octet, 0, 9, 1], [1, octet, 10, 2], [99, 100, octet, 3]] {
+                let [a, b, c, _] = address;
+                let expected = format!("{}/24", Ipv4Addr::new(a, b, c, 0));
+                assert_eq!(client_network(IpAddr::from(address)), expected);
+            }
         }
     }
 }
