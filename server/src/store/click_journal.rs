@@ -262,8 +262,8 @@ fn create_segment(dir: &Path, segment: u64) -> Result<MmapMut, JournalError> {
         .truncate(true)
         .open(&path)
         .map_err(io_err)?;
-    let zeros = io::copy(&mut io::repeat(0).take(SEGMENT_BYTES as u64), &mut file)
-        .map_err(io_err)?;
+    let zeros =
+        io::copy(&mut io::repeat(0).take(SEGMENT_BYTES as u64), &mut file).map_err(io_err)?;
     debug_assert_eq!(zeros, SEGMENT_BYTES as u64);
     // SAFETY: a mapping is only sound while nothing else changes the file's length
     // (touching a page past the end raises SIGBUS). The file is this journal's own,
@@ -271,8 +271,13 @@ fn create_segment(dir: &Path, segment: u64) -> Result<MmapMut, JournalError> {
     // shortens it while mapped: lines are copied in and zeroed out, and the file is
     // unlinked (which leaves the mapping valid) rather than truncated.
     #[allow(unsafe_code)]
-    let map = unsafe { MmapOptions::new().len(SEGMENT_BYTES).populate().map_mut(&file) }
-        .map_err(io_err)?;
+    let map = unsafe {
+        MmapOptions::new()
+            .len(SEGMENT_BYTES)
+            .populate()
+            .map_mut(&file)
+    }
+    .map_err(io_err)?;
     Ok(map)
 }
 
