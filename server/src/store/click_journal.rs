@@ -232,9 +232,10 @@ impl ClickJournal {
 
     /// Every click up to sequence number `seq` is committed to the database: zeroes the
     /// closed segments that hold nothing newer (keeping one as the spare, deleting the
-    /// others), and the open one when it holds nothing else. The journal thus keeps no copy of what the database holds
-    /// (an erasure or the retention sweep would miss it): under light traffic it is
-    /// emptied after every batch, under sustained load its segments go within seconds.
+    /// others), and the open one when it holds nothing else. The journal thus keeps no
+    /// copy of what the database holds (an erasure or the retention sweep would miss
+    /// it): under light traffic it is emptied after every batch, under sustained load
+    /// its segments go within seconds.
     pub fn applied_through(&self, seq: u64) -> Result<(), JournalError> {
         let done: Vec<Closed> = {
             let mut active = self.active.lock().map_err(|_| JournalError::Poisoned)?;
