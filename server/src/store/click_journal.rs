@@ -237,7 +237,7 @@ impl ClickJournal {
     /// it): under light traffic it is emptied after every batch, under sustained load
     /// its segments go within seconds.
     pub fn applied_through(&self, seq: u64) -> Result<(), JournalError> {
-        let done: Vec<Closed> = {
+        let (done, has_spare) = {
             let mut active = self.active.lock().map_err(|_| JournalError::Poisoned)?;
             if seq + 1 == active.next_seq && active.bytes > 0 {
                 // Under the lock, so no append comes between; appends continue at the
@@ -250,28 +250,29 @@ impl ClickJournal {
             while active.closed.front().is_some_and(|c| c.last_seq <= seq) {
                 done.extend(active.closed.pop_front());
             }
-            done
+            // Only this thread makes spares (appends only take one), so this holds
+            // until the loop below makes one.
+            (done, active.spare.is_some())
         };
-        // Zeroed and unlinked outside the lock: appends never wait for either.
-        for mut closed in done {
-            let path = segment_path(&self.dir, closed.segment);
-            let has_spare = self
-                .active
-                .lock()
-                .map_err(|_| JournalError::Poisoned)?
-                .spare
-                .is_some();
-            if has_spare {
-                remove_file(&path)?;
-                continue;
+        // Zeroed and unlinked outside the lock: appends never wait for either. The
+        // first becomes the spare if there is none; the others go.
+        let mut done = done.into_iter();
+        if !has_spare {
+            if let Some(mut closed) = done.next() {
+                closed.map[..closed.bytes].fill(0);
+                // Renamed once zeroed, so that a crash never leaves a spare holding clicks.
+                rename(
+                    &segment_path(&self.dir, closed.segment),
+                    &spare_path(&self.dir),
+                )?;
+                self.active
+                    .lock()
+                    .map_err(|_| JournalError::Poisoned)?
+                    .spare = Some(closed.map);
             }
-            closed.map[..closed.bytes].fill(0);
-            // Renamed once zeroed, so that a crash never leaves a spare holding clicks.
-            rename(&path, &spare_path(&self.dir))?;
-            self.active
-                .lock()
-                .map_err(|_| JournalError::Poisoned)?
-                .spare = Some(closed.map);
+        }
+        for closed in done {
+            remove_segment(&self.dir, closed.segment)?;
         }
         Ok(())
     }

@@ -253,13 +253,11 @@ impl RelatedCounts {
         }
         if let Some(domain) = domain {
             let domain = self.domains.intern(domain);
-            let slot = &mut self.domains.entries[domain].confirmed;
-            let was = slot.replace(slot.map_or(at, |was| was.max(at)));
+            let was = confirm(&mut self.domains.entries[domain].confirmed, at);
             self.undo.push(Undo::DomainConfirmed { domain, was });
         }
         let company = self.companies.intern(key);
-        let slot = &mut self.companies.entries[company].confirmed;
-        let was = slot.replace(slot.map_or(at, |was| was.max(at)));
+        let was = confirm(&mut self.companies.entries[company].confirmed, at);
         self.undo.push(Undo::CompanyConfirmed { company, was });
         corroborated
     }
@@ -448,6 +446,14 @@ fn mark_related(
         marked += tx.execute(CORROBORATE, sql_params![lead_id, now, id])? as u64;
     }
     Ok(marked)
+}
+
+/// Moves a confirmation time to `at` unless it is later already; returns what it was,
+/// for the undo journal.
+fn confirm(confirmed: &mut Option<i64>, at: i64) -> Option<i64> {
+    let was = *confirmed;
+    *confirmed = Some(was.map_or(at, |was| was.max(at)));
+    was
 }
 
 #[cfg(test)]
